@@ -1,0 +1,166 @@
+"""Declarative service registration (after HAPI's `@CdsService`): one decorator per service.
+
+The HTTP layer builds discovery and dispatch only from `ServiceSpec`s; it never names a service.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from hooks.contexts import HOOKS, HookContext, HookDefinition
+from hooks.fhirdata import ResourceSet
+from hooks.findings import Finding
+from hooks.knowledge import KnowledgeBase
+
+C = TypeVar("C", bound=HookContext)
+TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+SERVICE_ID = re.compile(r"^[a-z0-9][a-z0-9\-]{0,62}$")
+
+QueryTemplate = str | Callable[[KnowledgeBase], str]
+
+
+class RegistryError(ValueError):
+    """A service declaration is invalid; raised at start-up, never per request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prefetch:
+    """One prefetch template.
+
+    `query` may be a function of the knowledge base, so code lists come from the
+    knowledge data and cannot drift from the rules. A required key that cannot be had
+    makes the call fail with 412; an optional one is reported as unavailable.
+    """
+
+    query: QueryTemplate
+    required: bool = True
+
+    def render(self, knowledge: KnowledgeBase) -> str:
+        """The concrete template string, tokens still in place."""
+        return self.query(knowledge) if callable(self.query) else self.query
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceFollow:
+    """A reference element to resolve after prefetch, e.g. MedicationRequest.medicationReference."""
+
+    resource_type: str
+    element: str
+    target_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class HookCall(Generic[C]):
+    """What a service handler receives: validated context, resolved data and the clock."""
+
+    service_id: str
+    hook: str
+    hook_instance: str
+    context: C
+    data: ResourceSet
+    as_of: datetime
+    knowledge: KnowledgeBase
+
+
+Handler = Callable[[HookCall[Any]], Sequence[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """A declared CDS service; callable as its handler."""
+
+    id: str
+    hook: str
+    title: str
+    description: str
+    handler: Handler
+    prefetch: Mapping[str, Prefetch] = field(default_factory=dict)
+    usage_requirements: str | None = None
+    follow: tuple[ReferenceFollow, ...] = ()
+
+    @property
+    def definition(self) -> HookDefinition:
+        """The hook this service listens on."""
+        return HOOKS[self.hook]
+
+    def templates(self, knowledge: KnowledgeBase) -> dict[str, str]:
+        """Prefetch templates as advertised in discovery."""
+        return {key: p.render(knowledge) for key, p in self.prefetch.items()}
+
+    def __call__(self, call: HookCall[Any]) -> Sequence[Finding]:
+        return self.handler(call)
+
+
+def cds_service(
+    *,
+    id: str,  # noqa: A002 - the spec's own field name
+    hook: str,
+    title: str,
+    description: str,
+    prefetch: Mapping[str, Prefetch] | None = None,
+    usage_requirements: str | None = None,
+    follow: Iterable[ReferenceFollow] = (),
+) -> Callable[[Handler], ServiceSpec]:
+    """Declare a CDS service; validated here so a bad declaration fails at import."""
+
+    def wrap(handler: Handler) -> ServiceSpec:
+        spec = ServiceSpec(
+            id=id,
+            hook=hook,
+            title=title,
+            description=description,
+            handler=handler,
+            prefetch=dict(prefetch or {}),
+            usage_requirements=usage_requirements,
+            follow=tuple(follow),
+        )
+        _check_declaration(spec)
+        return spec
+
+    return wrap
+
+
+def _check_declaration(spec: ServiceSpec) -> None:
+    if not SERVICE_ID.match(spec.id):
+        raise RegistryError(f"service id {spec.id!r} is not a lowercase URL segment")
+    if spec.hook not in HOOKS:
+        raise RegistryError(f"service {spec.id!r}: unknown hook {spec.hook!r}")
+    if not spec.description.strip():
+        raise RegistryError(f"service {spec.id!r}: description is required")
+
+
+def check_tokens(spec: ServiceSpec, knowledge: KnowledgeBase) -> None:
+    """Every template token must be one the hook allows (CDS Hooks 2.0 §Prefetch tokens)."""
+    allowed = spec.definition.tokens
+    for key, template in spec.templates(knowledge).items():
+        for token in TOKEN.findall(template):
+            if token not in allowed:
+                raise RegistryError(f"service {spec.id!r} prefetch {key!r}: token {token!r}")
+
+
+class Registry:
+    """The services this server hosts, fixed at start-up; discovery order is by id."""
+
+    def __init__(self, services: Iterable[ServiceSpec], knowledge: KnowledgeBase) -> None:
+        self._services: dict[str, ServiceSpec] = {}
+        for spec in services:
+            if spec.id in self._services:
+                # HAPI logs and skips or overwrites; for clinical services that hides a bug.
+                raise RegistryError(f"duplicate service id {spec.id!r}")
+            check_tokens(spec, knowledge)
+            self._services[spec.id] = spec
+        self.knowledge = knowledge
+
+    def get(self, service_id: str) -> ServiceSpec | None:
+        """The service with this id, if hosted."""
+        return self._services.get(service_id)
+
+    def __iter__(self) -> Iterator[ServiceSpec]:
+        return iter(sorted(self._services.values(), key=lambda s: s.id))
+
+    def __len__(self) -> int:
+        return len(self._services)
