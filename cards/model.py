@@ -106,9 +106,9 @@ class Card(WireModel):
     def _selection_behavior_with_suggestions(self) -> Self:
         if self.suggestions and self.selection_behavior is None:
             raise ValueError("selectionBehavior is required when suggestions are present")
-        if self.selection_behavior == "at-most-one" and self.suggestions:
-            if sum(1 for s in self.suggestions if s.is_recommended) > 1:
-                raise ValueError("at-most-one allows at most one recommended suggestion")
+        recommended = sum(1 for s in self.suggestions or () if s.is_recommended)
+        if self.selection_behavior == "at-most-one" and recommended > 1:
+            raise ValueError("at-most-one allows at most one recommended suggestion")
         return self
 
 

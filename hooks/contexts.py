@@ -1,4 +1,4 @@
-"""Hook definitions from the CDS Hooks Hook Library: each hook's context model and prefetch tokens."""
+"""Hook definitions (CDS Hooks Hook Library): each hook's context model and prefetch tokens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Resolved prefetch data: raw FHIR JSON per key, validated lazily and selectively with fhir.resources.
+"""Resolved prefetch data: raw FHIR JSON per key, validated lazily and selectively.
 
 Validating every resource of a large record costs ~0.2 ms each, so callers first select by
 code on the raw JSON and validate only what a rule will read. No IO here.

@@ -92,12 +92,13 @@ class ServiceSpec:
         return {key: p.render(knowledge) for key, p in self.prefetch.items()}
 
     def __call__(self, call: HookCall[Any]) -> Sequence[Finding]:
+        """Run the handler."""
         return self.handler(call)
 
 
 def cds_service(
     *,
-    id: str,  # noqa: A002 - the spec's own field name
+    id: str,
     hook: str,
     title: str,
     description: str,

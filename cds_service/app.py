@@ -1,0 +1,210 @@
+"""The app factory: settings → knowledge → registry → store → pipeline → Flask app."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from cards.model import Card
+from cds_service.auth import Authenticator
+from cds_service.blueprint import bp
+from cds_service.dispatch import CardRenderer, Pipeline
+from cds_service.errors import CdsError, InternalError, Unauthorized, from_http_status
+from cds_service.headers import init_headers
+from cds_service.logs import configure_logging, log_event
+from cds_service.runtime import Runtime, json_response
+from cds_service.settings import ConfigError, Settings, load_settings
+from cds_service.store import Store, default_database_url, make_engine
+from hooks.findings import Finding
+from hooks.knowledge import KnowledgeError, load_knowledge
+from hooks.registry import Registry, RegistryError, ServiceSpec
+from hooks.services import SERVICES
+
+ENV_PREFIX = "CDS_"
+
+
+def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """`CDS_*` variables, JSON-decoded where they parse (as Flask's from_prefixed_env does)."""
+    raw: dict[str, Any] = {}
+    for key in sorted(environ):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        value: Any = environ[key]
+        with contextlib.suppress(orjson.JSONDecodeError):
+            value = orjson.loads(value)
+        raw[key.removeprefix(ENV_PREFIX)] = value
+    return raw
+
+
+def create_app(
+    config: Mapping[str, object] | None = None,
+    *,
+    services: Sequence[ServiceSpec] = SERVICES,
+) -> Flask:
+    """Build the service; `config` overrides environment settings (keys with or without CDS_)."""
+    raw = read_environment(os.environ)
+    for key, value in (config or {}).items():
+        raw[key.removeprefix(ENV_PREFIX)] = value
+    settings = load_settings(raw)
+    configure_logging(settings.LOG_LEVEL)
+
+    app = Flask(
+        __name__, instance_path=str(settings.INSTANCE_PATH) if settings.INSTANCE_PATH else None
+    )
+    app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY_BYTES
+    try:
+        knowledge = load_knowledge(settings.KNOWLEDGE_DIR)
+        registry = Registry(services, knowledge)
+    except (KnowledgeError, RegistryError) as exc:
+        raise ConfigError(str(exc)) from exc
+
+    pipeline = Pipeline(
+        settings=settings,
+        registry=registry,
+        render_cards=card_renderer(registry),
+        store=_make_store(settings, Path(app.instance_path)),
+    )
+    app.extensions["cds"] = Runtime(settings, pipeline, Authenticator(settings))
+    app.register_blueprint(bp)
+    init_headers(app, settings.CORS_ORIGINS)
+    _init_request_log(app)
+    _init_error_handlers(app)
+    if settings.AUTH == "off":
+        log_event(
+            logging.WARNING,
+            "AUTH IS OFF: any caller can invoke services; never use with real patient data",
+            setting="CDS_AUTH",
+        )
+    log_event(logging.INFO, "service ready", knowledge_version=knowledge.version)
+    return app
+
+
+def card_renderer(registry: Registry) -> CardRenderer:
+    """Findings → cards, with the card catalogue from the knowledge folder."""
+
+    def render(findings: Sequence[Finding]) -> list[Card]:
+        return []
+
+    return render
+
+
+def _make_store(settings: Settings, instance_path: Path) -> Store:
+    url = settings.DATABASE_URL
+    if url is None:
+        instance_path.mkdir(parents=True, exist_ok=True)
+        url = default_database_url(instance_path)
+    if settings.PATIENT_HASH_SALT is not None:
+        salt = settings.PATIENT_HASH_SALT.get_secret_value().encode()
+    elif url.startswith("sqlite"):
+        salt = _instance_salt(instance_path)
+    else:
+        # Replicas sharing a server database must share the salt, or ledger joins break.
+        raise ConfigError("CDS_PATIENT_HASH_SALT is required with a server database")
+    return Store(make_engine(url), salt)
+
+
+def _instance_salt(instance_path: Path) -> bytes:
+    """A per-instance random salt, created once and shared by every worker."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    path = instance_path / "patient-hash.salt"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def _init_request_log(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        g.request_id = uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        outcome = g.get("outcome")
+        fields: dict[str, Any] = {
+            "request_id": g.get("request_id"),
+            "method": request.method,
+            "route": request.url_rule.rule if request.url_rule else None,
+            "status": response.status_code,
+            "latency_ms": round(
+                (time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2
+            ),
+        }
+        if request.view_args and "service_id" in request.view_args:
+            fields["service_id"] = request.view_args["service_id"]
+        if outcome is not None:
+            fields.update(
+                hook_instance=outcome.hook_instance,
+                card_count=len(outcome.response.cards),
+                rule_ids=sorted({f.rule_id for f in outcome.findings}),
+                prefetch=dict(outcome.stats.counts),
+                prefetch_failures=dict(outcome.stats.failures) or None,
+                resource_count=outcome.stats.resources,
+            )
+        if g.get("feedback_count") is not None:
+            fields["feedback_count"] = g.feedback_count
+        if g.get("auth_failure"):
+            fields["reason"] = g.auth_failure
+        log_event(logging.INFO, "request", **fields)
+        return response
+
+
+def _where(exc: BaseException) -> str:
+    """Innermost frame as module:function:line; the message may hold PHI, so it is not logged."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "unknown"
+    code = tb.tb_frame.f_code
+    module = tb.tb_frame.f_globals.get("__name__", "?")
+    return f"{module}:{code.co_name}:{tb.tb_lineno}"
+
+
+def _init_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CdsError)
+    def _cds_error(exc: CdsError) -> Response:
+        if isinstance(exc, Unauthorized):
+            g.auth_failure = exc.reason
+            response = Response(status=401)
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        response = json_response(exc.outcome(), exc.status, media_type="application/fhir+json")
+        if exc.status == 405:
+            response.headers["Allow"] = "GET, POST, OPTIONS"
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        response = _cds_error(from_http_status(exc.code))
+        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log_event(
+            logging.ERROR,
+            "unhandled error",
+            request_id=g.get("request_id"),
+            error_type=type(exc).__name__,
+            error_at=_where(exc),
+        )
+        error = InternalError("internal error", details=[f"request id {g.get('request_id', '')}"])
+        return json_response(error.outcome(), 500, media_type="application/fhir+json")

@@ -1,0 +1,84 @@
+"""HTTP routes for CDS Hooks 2.0: discovery, invocation, feedback, health. Views stay thin."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, Response, current_app, g, request
+
+from cds_service.body import check_content_type, parse_json
+from cds_service.errors import ServiceUnavailable
+from cds_service.logs import log_event
+from cds_service.runtime import Runtime, json_response
+
+bp = Blueprint("cds", __name__)
+
+
+def runtime() -> Runtime:
+    """The app's runtime (settings, pipeline, auth), built by create_app."""
+    rt: Runtime = current_app.extensions["cds"]
+    return rt
+
+
+@bp.before_request
+def _authenticate() -> None:
+    # CORS preflights carry no credentials and must be answered without auth.
+    if request.method == "OPTIONS" or not request.path.startswith("/cds-services"):
+        return
+    runtime().authenticator.authenticate(request.headers.get("Authorization"), request.path)
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    """List the hosted services."""
+    return json_response(runtime().pipeline.discovery())
+
+
+@bp.post("/cds-services/<service_id>")
+def invoke(service_id: str) -> Response:
+    """Call one service with a hook request."""
+    rt = runtime()
+    rt.pipeline.service(service_id)  # 404 before reading the body
+    outcome = rt.pipeline.invoke(service_id, _json_body(rt))
+    g.outcome = outcome
+    return json_response(outcome.response, patient_data=True)
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    """Receive card outcomes."""
+    rt = runtime()
+    rt.pipeline.service(service_id)
+    receipt = rt.pipeline.feedback(service_id, _json_body(rt))
+    g.feedback_count = receipt.stored
+    return json_response(receipt, patient_data=True)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Liveness: the process answers."""
+    return json_response({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Readiness: the database answers."""
+    store = runtime().pipeline.store
+    started = time.perf_counter()
+    try:
+        if store is not None:
+            store.ping()
+    except Exception as exc:
+        log_event(logging.WARNING, "readiness check failed", error_type=type(exc).__name__)
+        raise ServiceUnavailable(
+            "database unavailable", details=["the database does not answer"]
+        ) from None
+    latency = round((time.perf_counter() - started) * 1000, 2)
+    return json_response({"status": "ready", "databaseLatencyMs": latency})
+
+
+def _json_body(rt: Runtime) -> object:
+    check_content_type(request.content_type)
+    raw = request.get_data(cache=False)  # MAX_CONTENT_LENGTH turns oversize bodies into 413
+    return parse_json(raw, rt.settings.MAX_JSON_DEPTH)

@@ -1,0 +1,136 @@
+"""The `cds-service` command: serve, evaluate a request offline, migrate the database.
+
+Exit codes: 0 success; 1 unexpected failure; 2 usage error; 3 invalid request or
+configuration; 4 required data missing (the HTTP 412 case).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from cds_service.errors import CdsError, PreconditionFailed
+from cds_service.settings import ConfigError
+
+EXIT_INVALID = 3
+EXIT_PRECONDITION = 4
+
+
+@click.group()
+def main() -> None:
+    """CDS Hooks 2.0 knee-spasm review service."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes (default: per CPU).")
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Serve over HTTP with gunicorn, using the production configuration."""
+    from cds_service.server import run_gunicorn
+
+    _fail_on_config(lambda: _check_config())
+    run_gunicorn(f"{host}:{port}", workers)
+
+
+@main.command()
+@click.argument("request_file", type=click.File("rb"))
+@click.option("--as-of", "as_of", help="Clock for the rules: YYYY-MM-DD or an ISO instant.")
+@click.option("--service", "service_id", default="knee-spasm-review", show_default=True)
+@click.option(
+    "--add",
+    "extra",
+    multiple=True,
+    type=click.File("rb"),
+    help="With a bundle: add this FHIR resource (e.g. a complaint Condition). Repeatable.",
+)
+def evaluate(request_file: Any, as_of: str | None, service_id: str, extra: tuple[Any, ...]) -> None:
+    """Evaluate a hook request offline (prefetch only, no network) and print the response.
+
+    REQUEST_FILE is a CDS Hooks request, or a FHIR Bundle of one patient's record (for
+    example a Synthea file), which is turned into a request through the service's templates.
+    """
+    from cards.model import to_wire
+    from cds_service.offline import offline_pipeline, request_from_bundle
+
+    clock = _parse_as_of(as_of) if as_of else datetime.now(UTC)
+    pipeline = _fail_on_config(lambda: offline_pipeline(clock))
+    try:
+        payload = orjson.loads(request_file.read())
+        if isinstance(payload, dict) and payload.get("resourceType") == "Bundle":
+            added = [orjson.loads(handle.read()) for handle in extra]
+            payload = request_from_bundle(pipeline, service_id, payload, added)
+        outcome = pipeline.invoke(service_id, payload)
+    except orjson.JSONDecodeError as exc:
+        click.echo(f"error: input is not valid JSON ({exc})", err=True)
+        sys.exit(EXIT_INVALID)
+    except PreconditionFailed as exc:
+        click.echo(f"error: {exc.message}: {'; '.join(exc.details)}", err=True)
+        sys.exit(EXIT_PRECONDITION)
+    except CdsError as exc:
+        click.echo(f"error: {exc.message}: {'; '.join(exc.details)}", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(orjson.dumps(to_wire(outcome.response), option=orjson.OPT_INDENT_2).decode())
+
+
+@main.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply Alembic migrations to CDS_DATABASE_URL (default: the SQLite file)."""
+    from cds_service.migrate import upgrade
+
+    app = _fail_on_config(_check_config)
+    store = app.extensions["cds"].pipeline.store
+    upgrade(store.engine, revision)
+    click.echo(f"database at revision {revision}")
+
+
+@main.command("validate-knowledge")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def validate_knowledge(directory: Path | None) -> None:
+    """Load and cross-check the clinical knowledge files; print their version."""
+    from hooks.knowledge import DEFAULT_DIR, KnowledgeError, load_knowledge
+
+    try:
+        knowledge = load_knowledge(directory or DEFAULT_DIR)
+    except KnowledgeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(f"knowledge {knowledge.version}: OK")
+
+
+def _check_config() -> Any:
+    from cds_service.app import create_app
+
+    return create_app()
+
+
+def _fail_on_config(build: Any) -> Any:
+    try:
+        return build()
+    except ConfigError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+
+
+def _parse_as_of(text: str) -> datetime:
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            "use YYYY-MM-DD or an ISO 8601 instant", param_hint="--as-of"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

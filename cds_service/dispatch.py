@@ -1,0 +1,156 @@
+"""The pipeline, in order: request model → prefetch/FHIR → facts and rules → cards → response.
+
+`Pipeline` is the one place that calls each step; the HTTP views and the CLI both use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from cards.model import Card, CdsResponse
+from cds_service.body import schema_errors
+from cds_service.errors import InvalidRequest, UnknownService
+from cds_service.prefetch import PrefetchStats, resolve_prefetch
+from cds_service.protocol import (
+    Discovery,
+    FeedbackReceipt,
+    FeedbackRequest,
+    HookRequest,
+    ServiceDescriptor,
+)
+from cds_service.settings import Settings
+from cds_service.store import CardRecord, Store
+from hooks.contexts import HookContext
+from hooks.findings import Finding
+from hooks.registry import HookCall, Registry, ServiceSpec
+
+M = TypeVar("M", bound=BaseModel)
+CardRenderer = Callable[[Sequence[Finding]], list[Card]]
+KNOWLEDGE_EXTENSION = "org.knee-spasm-cds.knowledge-version"
+
+
+@dataclass
+class Outcome:
+    """A service call's response plus what the logs and metrics may say about it."""
+
+    response: CdsResponse
+    service_id: str
+    hook_instance: str
+    findings: Sequence[Finding]
+    stats: PrefetchStats
+
+
+@dataclass
+class Pipeline:
+    """Everything a call needs, built once at start-up."""
+
+    settings: Settings
+    registry: Registry
+    render_cards: CardRenderer
+    store: Store | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    templates: dict[str, dict[str, str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.templates = {s.id: s.templates(self.registry.knowledge) for s in self.registry}
+
+    @property
+    def knowledge_version(self) -> str:
+        """Version of the loaded clinical knowledge, for traceability."""
+        return self.registry.knowledge.version
+
+    def discovery(self) -> Discovery:
+        """The discovery document, sorted by id (deterministic across workers)."""
+        return Discovery(
+            services=[
+                ServiceDescriptor(
+                    hook=spec.hook,
+                    title=spec.title,
+                    description=spec.description,
+                    id=spec.id,
+                    prefetch=self.templates[spec.id] or None,
+                    usage_requirements=spec.usage_requirements,
+                    extension={KNOWLEDGE_EXTENSION: self.knowledge_version},
+                )
+                for spec in self.registry
+            ]
+        )
+
+    def service(self, service_id: str) -> ServiceSpec:
+        """The hosted service, or a 404."""
+        spec = self.registry.get(service_id)
+        if spec is None:
+            raise UnknownService("unknown service", details=["no CDS service with this id"])
+        return spec
+
+    def invoke(self, service_id: str, payload: Any) -> Outcome:
+        """Run one hook call end to end."""
+        spec = self.service(service_id)
+        request = _validate(HookRequest, payload)
+        if request.hook != spec.hook:
+            raise InvalidRequest(
+                "hook does not match the service",
+                details=[f"hook: this service is invoked on {spec.hook!r}"],
+            )
+        context = _validate(spec.definition.context_model, request.context, prefix="context.")
+        data, stats = resolve_prefetch(
+            spec, self.templates[spec.id], request, context, self.settings, self.transport
+        )
+        call: HookCall[HookContext] = HookCall(
+            service_id=spec.id,
+            hook=spec.hook,
+            hook_instance=request.hook_instance,
+            context=context,
+            data=data,
+            as_of=self.clock(),
+            knowledge=self.registry.knowledge,
+        )
+        findings = spec(call)
+        cards = self.render_cards(findings) if findings else []
+        if self.store is not None and cards:
+            self.store.record_cards(
+                spec.id,
+                request.hook_instance,
+                _patient_key(context),
+                self.knowledge_version,
+                [_card_record(card, findings) for card in cards if card.uuid],
+            )
+        return Outcome(CdsResponse(cards=cards), spec.id, request.hook_instance, findings, stats)
+
+    def feedback(self, service_id: str, payload: Any) -> FeedbackReceipt:
+        """Validate and store feedback; committed before this returns."""
+        spec = self.service(service_id)
+        request = _validate(FeedbackRequest, payload)
+        if self.store is None:
+            raise RuntimeError("feedback needs a store")
+        unknown = self.store.record_feedback(spec.id, request.feedback)
+        return FeedbackReceipt(stored=len(request.feedback), unknown_cards=unknown or None)
+
+
+def _validate(model: type[M], payload: Any, prefix: str = "") -> M:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest(
+            "request does not match the CDS Hooks 2.0 schema",
+            details=schema_errors(exc.errors(include_input=False), prefix),
+        ) from None
+
+
+def _patient_key(context: HookContext) -> str:
+    patient = getattr(context, "patient_id", None)
+    return patient if isinstance(patient, str) else context.user_id
+
+
+def _card_record(card: Card, findings: Sequence[Finding]) -> CardRecord:
+    topic = card.source.topic.code if card.source.topic else None
+    rules = tuple(sorted({f.rule_id for f in findings if f.family.value == topic}))
+    assert card.uuid is not None
+    return CardRecord(uuid=card.uuid, topic=topic, indicator=card.indicator, rule_ids=rules)

@@ -1,0 +1,245 @@
+"""Outbound FHIR reads for prefetch fallback: the only httpx user, and the SSRF boundary.
+
+Rules: only allowlisted bases (scheme, host, port and path prefix); https unless loopback is
+explicitly allowed; no redirect off the base; responses capped in size; pagination bounded;
+the bearer token goes only to the fhirServer it came with and is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import orjson
+
+JsonObject = dict[str, Any]
+DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_REDIRECTS = 3
+
+
+class FhirFetchError(Exception):
+    """A FHIR read failed; `reason` is a short category safe to log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ServerNotAllowed(FhirFetchError):
+    """fhirServer is not on the allowlist (or not https); it was never contacted."""
+
+
+@dataclass(frozen=True, slots=True)
+class FhirLimits:
+    """Bounds on one call's outbound traffic."""
+
+    max_pages: int
+    max_response_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FhirTarget:
+    """An allowlisted fhirServer and the token that belongs to it."""
+
+    base: str
+    token: str | None
+
+    def owns(self, url: str) -> bool:
+        """True when `url` lies under this base: same origin and path prefix."""
+        return _under(url, self.base)
+
+
+def is_loopback(host: str) -> bool:
+    """Loopback by address or by the name localhost; no DNS lookups."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    parts = urlsplit(url)
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    try:
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
+    except ValueError:
+        return None
+    return parts.scheme, parts.hostname.lower(), port
+
+
+def _under(url: str, base: str) -> bool:
+    origin, base_origin = _origin(url), _origin(base)
+    if origin is None or origin != base_origin:
+        return False
+    path, base_path = urlsplit(url).path, urlsplit(base).path.rstrip("/")
+    return path == base_path or path.startswith(base_path + "/")
+
+
+def allowed_target(
+    fhir_server: str, token: str | None, allowlist: list[str], allow_loopback_http: bool
+) -> FhirTarget:
+    """Return the target if fhirServer may be called; raise ServerNotAllowed otherwise."""
+    parts = urlsplit(fhir_server)
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ServerNotAllowed("fhir-server-malformed")
+    host = parts.hostname or ""
+    if parts.scheme != "https" and not (
+        parts.scheme == "http" and allow_loopback_http and is_loopback(host)
+    ):
+        raise ServerNotAllowed("fhir-server-not-https")
+    if not any(_under(fhir_server, base) for base in allowlist):
+        raise ServerNotAllowed("fhir-server-not-allowlisted")
+    return FhirTarget(base=fhir_server.rstrip("/"), token=token)
+
+
+class FhirReader:
+    """Concurrent FHIR reads against one target, under one deadline."""
+
+    def __init__(
+        self,
+        target: FhirTarget,
+        limits: FhirLimits,
+        deadline: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.target = target
+        self.limits = limits
+        self.deadline = deadline  # time.monotonic() value
+        self._transport = transport
+
+    async def read_all(
+        self, queries: Mapping[str, str]
+    ) -> dict[str, list[JsonObject] | FhirFetchError]:
+        """Fetch every query concurrently; each result is its resources or the failure."""
+        headers = {"Accept": "application/fhir+json"}
+        if self.target.token:
+            headers["Authorization"] = f"Bearer {self.target.token}"
+        remaining = max(self.deadline - time.monotonic(), 0.0)
+        async with httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(remaining or 0.001),
+            follow_redirects=False,
+            transport=self._transport,
+            trust_env=False,  # proxies from the environment must not see the token
+        ) as client:
+            keys = list(queries)
+            tasks = [asyncio.ensure_future(self._read_query(client, queries[k])) for k in keys]
+            if not tasks:
+                return {}
+            _, pending = await asyncio.wait(tasks, timeout=remaining)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        out: dict[str, list[JsonObject] | FhirFetchError] = {}
+        for key, task in zip(keys, tasks, strict=True):
+            if task.cancelled():
+                out[key] = FhirFetchError("deadline")
+            elif (exc := task.exception()) is not None:
+                out[key] = exc if isinstance(exc, FhirFetchError) else FhirFetchError(_reason(exc))
+            else:
+                out[key] = task.result()
+        return out
+
+    async def _read_query(self, client: httpx.AsyncClient, query: str) -> list[JsonObject]:
+        # Absolute URLs are next-page links a client sent; _get checks they are ours.
+        absolute = query.startswith(("https://", "http://"))
+        url: str | None = query if absolute else f"{self.target.base}/{query.lstrip('/')}"
+        resources: list[JsonObject] = []
+        pages = 0
+        while url is not None:
+            pages += 1
+            if pages > self.limits.max_pages:
+                raise FhirFetchError("too-many-pages")
+            body = await self._get(client, url)
+            if body is None:  # 404/410 on a read: the resource does not exist
+                return resources
+            page, url = self._unpack(body)
+            resources.extend(page)
+        return resources
+
+    def _unpack(self, body: JsonObject) -> tuple[list[JsonObject], str | None]:
+        kind = body.get("resourceType")
+        if kind == "OperationOutcome":
+            raise FhirFetchError("server-operation-outcome")
+        if kind != "Bundle":
+            return [body], None
+        resources = []
+        for entry in body.get("entry") or ():
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
+                continue
+            if (entry.get("search") or {}).get("mode") == "outcome":
+                continue  # search warnings are not patient data
+            resources.append(resource)
+        next_url = next(
+            (
+                link.get("url")
+                for link in body.get("link") or ()
+                if isinstance(link, dict) and link.get("relation") == "next"
+            ),
+            None,
+        )
+        if next_url is not None:
+            next_url = urljoin(self.target.base + "/", str(next_url))
+            if not self.target.owns(next_url):
+                raise FhirFetchError("next-link-off-server")
+        return resources, next_url
+
+    async def _get(self, client: httpx.AsyncClient, url: str) -> JsonObject | None:
+        for _ in range(MAX_REDIRECTS + 1):
+            if not self.target.owns(url):
+                raise FhirFetchError("url-off-server")
+            async with client.stream("GET", url) as response:
+                if response.is_redirect:
+                    url = urljoin(url, response.headers.get("location", ""))
+                    continue
+                if response.status_code in (404, 410):
+                    return None
+                if response.status_code != 200:
+                    raise FhirFetchError(f"http-{response.status_code}")
+                raw = await self._read_capped(response)
+            return _parse(raw)
+        raise FhirFetchError("too-many-redirects")
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.limits.max_response_bytes:
+            raise FhirFetchError("response-too-large")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.limits.max_response_bytes:
+                raise FhirFetchError("response-too-large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _parse(raw: bytes) -> JsonObject:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise FhirFetchError("invalid-json") from exc
+    if not isinstance(body, dict):
+        raise FhirFetchError("not-a-resource")
+    return body
+
+
+def _reason(exc: BaseException) -> str:
+    """Map httpx failures to a loggable category (never the URL or token)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect-error"
+    if isinstance(exc, httpx.HTTPError):
+        return "http-error"
+    return "unexpected"

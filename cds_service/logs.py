@@ -1,0 +1,80 @@
+"""Structured JSON logs with an allowlist of fields, so PHI and tokens cannot be logged by accident.
+
+A log call names an event and passes fields; a field not on the allowlist is dropped and
+replaced by a marker naming it, which tests catch. Messages are fixed strings, never data.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+LOGGER_NAME = "cds_service"
+ALLOWED_FIELDS = frozenset(
+    {
+        "request_id",
+        "service_id",
+        "hook_instance",
+        "method",
+        "route",
+        "status",
+        "latency_ms",
+        "card_count",
+        "rule_ids",
+        "indicators",
+        "prefetch",
+        "prefetch_failures",
+        "resource_count",
+        "invalid_resources",
+        "reason",
+        "error_id",
+        "error_type",
+        "error_at",
+        "knowledge_version",
+        "feedback_count",
+        "unknown_card_count",
+        "setting",
+        "issuer_count",
+    }
+)
+
+logger = logging.getLogger(LOGGER_NAME)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, event and the allowlisted fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record as one JSON line."""
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
+        entry.update(getattr(record, "cds", {}))
+        return orjson.dumps(entry, default=str).decode()
+
+
+def log_event(level: int, event: str, **fields: Any) -> None:
+    """Log `event` with only allowlisted fields."""
+    safe = {key: value for key, value in fields.items() if key in ALLOWED_FIELDS}
+    dropped = sorted(set(fields) - ALLOWED_FIELDS)
+    if dropped:
+        safe["dropped_fields"] = dropped
+    logger.log(level, event, extra={"cds": safe})
+
+
+def configure_logging(level: str) -> None:
+    """Send our logs to stderr as JSON, once per process."""
+    if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+        logger.setLevel(level)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = True

@@ -1,0 +1,144 @@
+"""CDS Hooks 2.0 request-side wire models: invocation, discovery and feedback.
+
+Response cards live in `cards.model`. Request models ignore unknown fields (the spec allows
+extensions); every field named by the spec is checked here, once, at the boundary.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from cards.model import Coding, WireModel
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+JsonObject = dict[str, Any]
+
+
+class RequestModel(BaseModel):
+    """Inbound: spec aliases, unknown fields ignored, frozen once parsed."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore"
+    )
+
+
+class FhirAuthorization(BaseModel):
+    """OAuth 2.0 bearer token for fhirServer; transient, never stored or logged."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+
+    access_token: NonEmpty = Field(repr=False)
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(ge=0)
+    scope: NonEmpty
+    subject: NonEmpty
+    patient: NonEmpty | None = None
+
+
+class HookRequest(RequestModel):
+    """Body of POST {baseUrl}/cds-services/{id}."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    hook: NonEmpty
+    hook_instance: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    fhir_server: AnyHttpUrl | None = None
+    fhir_authorization: FhirAuthorization | None = None
+    context: JsonObject
+    # Values are checked per declared key in prefetch.py; undeclared keys are ignored.
+    prefetch: dict[str, Any] | None = None
+    extension: JsonObject | None = None
+
+    @model_validator(mode="after")
+    def _server_with_token(self) -> Self:
+        # CDS Hooks 2.0: "If fhirAuthorization is provided, this field is REQUIRED."
+        if self.fhir_authorization is not None and self.fhir_server is None:
+            raise ValueError("fhirServer is required when fhirAuthorization is provided")
+        return self
+
+    @property
+    def fhir_base(self) -> str | None:
+        """FhirServer as a string without a trailing slash."""
+        return str(self.fhir_server).rstrip("/") if self.fhir_server else None
+
+
+class ServiceDescriptor(WireModel):
+    """One entry of the discovery response."""
+
+    hook: NonEmpty
+    title: NonEmpty | None = None
+    description: NonEmpty
+    id: NonEmpty
+    prefetch: dict[str, str] | None = None
+    usage_requirements: NonEmpty | None = None
+    extension: JsonObject | None = None
+
+
+class Discovery(WireModel):
+    """Body of GET {baseUrl}/cds-services; an empty list is allowed here."""
+
+    services: list[ServiceDescriptor]
+
+
+class AcceptedSuggestion(RequestModel):
+    """The uuid of a suggestion the user accepted."""
+
+    id: NonEmpty
+
+
+class OverrideReasonFeedback(RequestModel):
+    """Why a card was overridden: the chosen reason and/or a free-text comment."""
+
+    reason: Coding | None = None
+    user_comment: str | None = None
+
+
+class FeedbackItem(RequestModel):
+    """One card outcome."""
+
+    card: NonEmpty
+    outcome: Literal["accepted", "overridden"]
+    accepted_suggestions: list[AcceptedSuggestion] | None = None
+    override_reason: OverrideReasonFeedback | None = None
+    outcome_timestamp: datetime
+
+    @field_validator("outcome_timestamp")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        # The spec asks for an ISO 8601 UTC instant; a local time without offset is ambiguous.
+        if value.tzinfo is None:
+            raise ValueError("outcomeTimestamp must carry a UTC offset (RFC 3339)")
+        return value
+
+    @model_validator(mode="after")
+    def _accepted_needs_suggestions(self) -> Self:
+        if self.outcome == "accepted" and not self.accepted_suggestions:
+            raise ValueError("acceptedSuggestions is required for accepted outcomes")
+        return self
+
+
+class FeedbackRequest(RequestModel):
+    """Body of POST {baseUrl}/cds-services/{id}/feedback."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    feedback: Annotated[list[FeedbackItem], Field(min_length=1, max_length=1000)]
+
+
+class FeedbackReceipt(WireModel):
+    """Our answer to feedback (the spec defines none): what was stored, what was unknown."""
+
+    stored: int
+    unknown_cards: list[str] | None = None

@@ -1,0 +1,140 @@
+"""Typed settings: every `CDS_*` variable, its default and its check, in one model.
+
+Code reads `Settings`, never raw `app.config`. An invalid or unknown `CDS_*` variable stops
+start-up: a mistyped security setting silently falling back to a default is a bug.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hooks.knowledge import DEFAULT_DIR as DEFAULT_KNOWLEDGE_DIR
+
+# Variables with this prefix belong to the test suite (e.g. CDS_TEST_DATABASE_URL), not the app.
+TEST_PREFIX = "TEST_"
+
+
+class ConfigError(ValueError):
+    """Configuration is invalid; raised at start-up only."""
+
+
+def _list_of_str(value: Any) -> Any:
+    """Accept a JSON list or a comma-separated string (env vars are strings)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+StrList = Annotated[list[str], BeforeValidator(_list_of_str)]
+
+
+class Settings(BaseModel):
+    """All service settings; field names are the `CDS_*` variable names without the prefix."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
+
+    AUTH: Literal["jwt", "off"] = "jwt"
+    PUBLIC_BASE_URL: str | None = None
+    DATABASE_URL: str | None = None
+    INSTANCE_PATH: Path | None = None
+    KNOWLEDGE_DIR: Path = DEFAULT_KNOWLEDGE_DIR
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Outbound FHIR (prefetch fallback). Nothing outside the allowlist is ever contacted.
+    FHIR_ALLOWLIST: StrList = Field(default_factory=list)
+    FHIR_ALLOW_LOOPBACK_HTTP: bool = False
+    PREFETCH_DEADLINE_SECONDS: float = Field(default=3.0, gt=0, le=30)
+    FHIR_MAX_PAGES: int = Field(default=10, ge=1, le=100)
+    FHIR_MAX_RESPONSE_BYTES: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+    # Inbound limits.
+    MAX_BODY_BYTES: int = Field(default=5 * 1024 * 1024, ge=1024)
+    MAX_JSON_DEPTH: int = Field(default=64, ge=8, le=512)
+    MAX_PREFETCH_RESOURCES: int = Field(default=20_000, ge=1)
+
+    CORS_ORIGINS: StrList = Field(default_factory=lambda: ["*"])
+
+    # Pseudonymisation of patient ids in the card ledger; generated per instance if unset.
+    PATIENT_HASH_SALT: SecretStr | None = None
+
+    # JWT (CDS Hooks 2.0 §Trusting CDS Clients).
+    TRUSTED_ISSUERS: Path | None = None
+    JWT_ALGORITHMS: StrList = Field(default_factory=lambda: ["ES384", "RS384"])
+    JWT_LEEWAY_SECONDS: int = Field(default=30, ge=0, le=300)
+    JWT_MAX_LIFETIME_SECONDS: int = Field(default=300, ge=1, le=3600)
+    JWKS_TIMEOUT_SECONDS: float = Field(default=2.0, gt=0, le=30)
+    JWKS_MIN_REFRESH_SECONDS: int = Field(default=60, ge=0)
+    SANDBOX_ISSUER: bool = False
+    REDIS_URL: str | None = None
+
+    @field_validator("PUBLIC_BASE_URL")
+    @classmethod
+    def _absolute_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError("must be an absolute http(s) URL without a query")
+        return value.rstrip("/")
+
+    @field_validator("FHIR_ALLOWLIST")
+    @classmethod
+    def _allowlist_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is not an absolute http(s) base URL")
+            if parts.query or parts.fragment or parts.username:
+                raise ValueError(f"{url!r} must not carry a query, fragment or credentials")
+        return [url.rstrip("/") for url in value]
+
+    @field_validator("JWT_ALGORITHMS")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        # CDS Hooks 2.0: JWTs SHALL NOT use `none` or any symmetric algorithm.
+        allowed = {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+        bad = [alg for alg in value if alg not in allowed]
+        if bad or not value:
+            raise ValueError(f"only asymmetric algorithms are allowed, not {bad or value}")
+        return value
+
+    @model_validator(mode="after")
+    def _jwt_needs_base_url(self) -> Settings:
+        if self.AUTH == "jwt" and self.TRUSTED_ISSUERS is not None and not self.PUBLIC_BASE_URL:
+            raise ValueError("CDS_PUBLIC_BASE_URL is required to check the JWT aud claim")
+        return self
+
+
+def load_settings(raw: dict[str, Any]) -> Settings:
+    """Validate settings, naming each bad variable as `CDS_<NAME>`."""
+    unknown = sorted(
+        key for key in raw if key not in Settings.model_fields and not key.startswith(TEST_PREFIX)
+    )
+    if unknown:
+        names = ", ".join(f"CDS_{key}" for key in unknown)
+        raise ConfigError(f"unknown setting(s): {names}")
+    known = {key: value for key, value in raw.items() if key in Settings.model_fields}
+    try:
+        return Settings.model_validate(known)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CDS_{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

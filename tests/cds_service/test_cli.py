@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+
+from cds_service.cli import main
+from tests.cds_service.support import PATIENT, full_request
+
+
+def write(tmp_path: Path, name: str, body: object) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(body))
+    return path
+
+
+def test_evaluate_prints_the_response_json(app: Flask, tmp_path: Path) -> None:
+    request = write(tmp_path, "req.json", full_request(app))
+
+    result = CliRunner().invoke(main, ["evaluate", str(request), "--as-of", "2021-04-01"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"cards": []}
+
+
+def test_evaluate_accepts_a_patient_bundle(tmp_path: Path) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": PATIENT}]}
+    path = write(tmp_path, "bundle.json", bundle)
+
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--as-of", "2021-04-01"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"cards": []}
+
+
+def test_evaluate_missing_prefetch_exits_4(app: Flask, tmp_path: Path) -> None:
+    request = full_request(app)
+    del request["prefetch"]["patient"]
+    path = write(tmp_path, "req.json", request)
+
+    result = CliRunner().invoke(main, ["evaluate", str(path)])
+
+    assert result.exit_code == 4
+    assert "'patient'" in result.stderr
+
+
+def test_evaluate_invalid_request_exits_3(tmp_path: Path) -> None:
+    path = write(tmp_path, "req.json", {"hook": "patient-view"})
+
+    result = CliRunner().invoke(main, ["evaluate", str(path)])
+
+    assert result.exit_code == 3
+    assert "hookInstance" in result.stderr
+
+
+def test_evaluate_rejects_a_bad_as_of_with_usage_exit_2(app: Flask, tmp_path: Path) -> None:
+    path = write(tmp_path, "req.json", full_request(app))
+
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--as-of", "last tuesday"])
+
+    assert result.exit_code == 2
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "fresh.sqlite3"
+    monkeypatch.setenv("CDS_DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("CDS_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("CDS_AUTH", "off")
+
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+
+    assert result.exit_code == 0, result.output
+    import sqlite3
+
+    tables = {r[0] for r in sqlite3.connect(db).execute("select name from sqlite_master")}
+    assert {"issued_card", "feedback", "alembic_version"} <= tables
+
+
+def test_bad_configuration_exits_3_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDS_AUTH", "sometimes")
+
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+
+    assert result.exit_code == 3
+    assert "CDS_AUTH" in result.stderr
+
+
+def test_validate_knowledge_reports_the_version() -> None:
+    result = CliRunner().invoke(main, ["validate-knowledge"])
+
+    assert result.exit_code == 0
+    assert result.stdout.startswith("knowledge ")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_the_real_server_serves_discovery_and_a_hook_call(app: Flask, tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CDS_")},
+        "CDS_AUTH": "off",
+        "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'srv.sqlite3'}",
+        "CDS_INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    cli = Path(sys.executable).parent / "cds-service"
+    subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    server = subprocess.Popen(
+        [cli, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        discovery = httpx.get(f"{base}/cds-services", timeout=5)
+        call = httpx.post(
+            f"{base}/cds-services/knee-spasm-review", json=full_request(app), timeout=5
+        )
+        ready = httpx.get(f"{base}/readyz", timeout=5)
+    finally:
+        server.terminate()
+        access_log, _ = server.communicate(timeout=20)
+
+    assert discovery.json()["services"][0]["id"] == "knee-spasm-review"
+    assert call.status_code == 200
+    assert call.json() == {"cards": []}
+    assert ready.status_code == 200
+    assert b'"POST /cds-services/knee-spasm-review HTTP/1.1" 200' in access_log

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cds_service import create_app
+from cds_service.app import read_environment
+from cds_service.settings import ConfigError, load_settings
+from tests.conftest import base_config
+
+
+def test_environment_values_are_json_decoded_like_flask() -> None:
+    raw = read_environment(
+        {
+            "CDS_AUTH": "off",
+            "CDS_FHIR_ALLOW_LOOPBACK_HTTP": "true",
+            "CDS_MAX_JSON_DEPTH": "32",
+            "HOME": "/",
+        }
+    )
+
+    assert raw == {"AUTH": "off", "FHIR_ALLOW_LOOPBACK_HTTP": True, "MAX_JSON_DEPTH": 32}
+
+
+def test_an_unknown_cds_variable_stops_start_up_naming_it() -> None:
+    with pytest.raises(ConfigError, match="CDS_JWT_AUDIENCE"):
+        load_settings({"JWT_AUDIENCE": "x"})
+
+
+def test_cds_test_variables_belong_to_the_test_suite() -> None:
+    settings = load_settings({"TEST_DATABASE_URL": "postgresql://x", "AUTH": "off"})
+
+    assert settings.AUTH == "off"
+
+
+def test_an_invalid_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="CDS_AUTH"):
+        load_settings({"AUTH": "maybe"})
+
+
+@pytest.mark.parametrize("alg", ["HS256", "none"])
+def test_symmetric_or_none_algorithms_cannot_be_configured(alg: str) -> None:
+    with pytest.raises(ConfigError, match="CDS_JWT_ALGORITHMS"):
+        load_settings({"JWT_ALGORITHMS": ["ES384", alg]})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            '["https://a.example/fhir", "https://b.example"]',
+            ["https://a.example/fhir", "https://b.example"],
+        ),
+        (
+            "https://a.example/fhir/, https://b.example",
+            ["https://a.example/fhir", "https://b.example"],
+        ),
+    ],
+)
+def test_allowlist_accepts_json_or_commas(value: str, expected: list[str]) -> None:
+    assert expected == load_settings({"FHIR_ALLOWLIST": value}).FHIR_ALLOWLIST
+
+
+def test_allowlist_entries_with_credentials_are_refused() -> None:
+    with pytest.raises(ConfigError, match="CDS_FHIR_ALLOWLIST"):
+        load_settings({"FHIR_ALLOWLIST": ["https://user:pw@a.example/fhir"]})
+
+
+def test_a_mapping_overrides_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CDS_MAX_BODY_BYTES", "4096")
+
+    app = create_app(base_config(tmp_path, MAX_BODY_BYTES=8192))
+
+    assert app.extensions["cds"].settings.MAX_BODY_BYTES == 8192
+    assert app.config["MAX_CONTENT_LENGTH"] == 8192
+
+
+def test_a_server_database_without_a_salt_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="CDS_PATIENT_HASH_SALT"):
+        create_app(base_config(tmp_path, DATABASE_URL="postgresql+psycopg://u@127.0.0.1/x"))
+
+
+def test_a_broken_knowledge_folder_stops_start_up(tmp_path: Path) -> None:
+    bad = tmp_path / "knowledge"
+    bad.mkdir()
+
+    with pytest.raises(ConfigError):
+        create_app(base_config(tmp_path, KNOWLEDGE_DIR=str(bad)))

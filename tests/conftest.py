@@ -1,0 +1,92 @@
+"""Shared fixtures: an app per test on a fresh SQLite file, its client, and service checks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cds_service import create_app
+from cds_service.migrate import upgrade
+
+REQUIRE_SERVICES = os.environ.get("CDS_TEST_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests configure the app explicitly; stray CDS_* variables must not leak in."""
+    for key in list(os.environ):
+        if key.startswith("CDS_") and not key.startswith("CDS_TEST_"):
+            monkeypatch.delenv(key)
+
+
+def log_lines(caplog: pytest.LogCaptureFixture) -> str:
+    """Every captured record as the JSON line production would write."""
+    from cds_service.logs import JsonFormatter
+
+    formatter = JsonFormatter()
+    return "\n".join(formatter.format(record) for record in caplog.records)
+
+
+def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "AUTH": "off",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cds.sqlite3'}",
+        "PUBLIC_BASE_URL": "http://cds.test",
+    }
+    config.update(overrides)
+    return config
+
+
+def make_app(tmp_path: Path, **overrides: Any) -> Flask:
+    app = create_app(base_config(tmp_path, **overrides))
+    upgrade(app.extensions["cds"].pipeline.store.engine)
+    return app
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Flask:
+    return make_app(tmp_path)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def require_or_skip(reason: str) -> None:
+    """Skip where a local service is absent; in CI (which has them all) fail instead."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"CI requires this service: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A private schema on the CDS_TEST_DATABASE_URL server, dropped afterwards."""
+    url = os.environ.get("CDS_TEST_DATABASE_URL", "")
+    if not url:
+        require_or_skip("CDS_TEST_DATABASE_URL is not set")
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"cds_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        require_or_skip(f"PostgreSQL not reachable: {type(exc).__name__}")
+    separator = "&" if "?" in url else "?"
+    yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
