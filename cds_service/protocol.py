@@ -18,20 +18,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
-from cards.model import Coding, WireModel
-
-NonEmpty = Annotated[str, StringConstraints(min_length=1)]
-JsonObject = dict[str, Any]
+from cards.model import Coding, JsonObject, NonEmpty, WireModel
 
 
-class RequestModel(BaseModel):
-    """Inbound: spec aliases, unknown fields ignored, frozen once parsed."""
+class RequestModel(WireModel):
+    """Inbound: like the response models, but unknown fields are ignored (spec extensions)."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore"
-    )
+    model_config = ConfigDict(extra="ignore")
 
 
 class FhirAuthorization(BaseModel):
