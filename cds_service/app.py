@@ -16,6 +16,7 @@ import orjson
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from cards import build_cards, catalogue_from
 from cards.model import Card
 from cds_service.auth import Authenticator
 from cds_service.blueprint import bp
@@ -92,9 +93,10 @@ def create_app(
 
 def card_renderer(registry: Registry) -> CardRenderer:
     """Findings → cards, with the card catalogue from the knowledge folder."""
+    catalogue = catalogue_from(registry.knowledge)
 
-    def render(findings: Sequence[Finding]) -> list[Card]:
-        return []
+    def render(findings: Sequence[Finding], patient_id: str) -> list[Card]:
+        return build_cards(findings, catalogue, patient_id=patient_id)
 
     return render
 

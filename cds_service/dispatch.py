@@ -31,8 +31,9 @@ from hooks.findings import Finding
 from hooks.registry import HookCall, Registry, ServiceSpec
 
 M = TypeVar("M", bound=BaseModel)
-CardRenderer = Callable[[Sequence[Finding]], list[Card]]
-KNOWLEDGE_EXTENSION = "org.knee-spasm-cds.knowledge-version"
+# Findings and the patient id (the subject of suggested orders) → cards.
+CardRenderer = Callable[[Sequence[Finding], str], list[Card]]
+KNOWLEDGE_EXTENSION = "org.kneespasmcds.knowledge-version"
 
 
 @dataclass
@@ -113,12 +114,13 @@ class Pipeline:
             knowledge=self.registry.knowledge,
         )
         findings = spec(call)
-        cards = self.render_cards(findings) if findings else []
+        patient_key = _patient_key(context)
+        cards = self.render_cards(findings, patient_key) if findings else []
         if self.store is not None and cards:
             self.store.record_cards(
                 spec.id,
                 request.hook_instance,
-                _patient_key(context),
+                patient_key,
                 self.knowledge_version,
                 [_card_record(card, findings) for card in cards if card.uuid],
             )

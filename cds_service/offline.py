@@ -42,10 +42,13 @@ def request_from_bundle(
     entries = [
         e["resource"] for e in bundle.get("entry") or () if isinstance(e, dict) and "resource" in e
     ]
-    fhir = MemoryFhir([*entries, *extra])
-    patients = fhir.patient_ids()
+    patients = [r["id"] for r in entries if r.get("resourceType") == "Patient" and "id" in r]
     if len(patients) != 1:
         raise InvalidRequest(
             "bundle must hold one patient", details=[f"found {len(patients)} patients"]
         )
+    # Added resources without a subject belong to the bundle's patient.
+    subject = {"reference": f"Patient/{patients[0]}"}
+    added = [r if "subject" in r else {**r, "subject": subject} for r in extra]
+    fhir = MemoryFhir([*entries, *added])
     return build_request(fhir, pipeline.templates[spec.id], patients[0], hook=spec.hook)

@@ -35,6 +35,20 @@ class Family(StrEnum):
     NEUROLOGY = "neurology"
 
 
+class FindingStatus(StrEnum):
+    """How far a rule could conclude; "cannot conclude" is a state, never an exception.
+
+    CONCLUSIVE: the rule fired on usable data. UNGRADED: a value that may matter but has no
+    applicable threshold (a child's result without a laboratory range): shown, never judged.
+    NO_CONCLUSION: data present but unusable (unconvertible unit); listed on a family's card,
+    never a card on its own.
+    """
+
+    CONCLUSIVE = "conclusive"
+    UNGRADED = "ungraded"
+    NO_CONCLUSION = "no-conclusion"
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceRef:
     """A FHIR resource the evidence came from (never a patient identifier on its own)."""
@@ -50,7 +64,12 @@ class ResourceRef:
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """One datum behind a finding, rendered as a line of the card detail."""
+    """One datum behind a finding, rendered as a line of the card detail.
+
+    `value` is normalised to the analyte's canonical unit; `original` is the value as the
+    source reported it, when that differs. `threshold` names the limit used and its basis;
+    `citation` is the source key of that limit.
+    """
 
     label: str
     ref: ResourceRef | None = None
@@ -58,15 +77,21 @@ class Evidence:
     when: date | datetime | None = None
     threshold: str | None = None
     note: str | None = None
+    original: str | None = None
+    citation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A rule's conclusion about one patient.
 
-    `template` names a card catalogue entry; `values` fill its named placeholders.
+    `template` names a card catalogue entry; `values` fill its named placeholders and
+    `items` its list placeholders ({drug}, {analyte}), joined by the card layer.
+    A `values` key ending in `_short` is the shorter alternative of that placeholder.
     `orders` are keys of suggested orders in the catalogue, deduplicated across cards.
     `caveats` say where the rule could not conclude (stale lab, unconvertible unit).
+    `subject` is the (analyte, Observation id) a lab finding is about, for deduplication.
+    `context` is why the rule ran at all (the complaint), rendered once per card.
     """
 
     rule_id: str
@@ -79,3 +104,7 @@ class Finding:
     sources: tuple[str, ...] = ()
     orders: tuple[str, ...] = ()
     caveats: tuple[str, ...] = ()
+    status: FindingStatus = FindingStatus.CONCLUSIVE
+    items: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    subject: tuple[str, str] | None = None
+    context: tuple[Evidence, ...] = ()

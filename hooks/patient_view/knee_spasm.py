@@ -1,4 +1,23 @@
-"""The knee-spasm-review service declaration: hook, prefetch and handler, nothing else."""
+"""The knee-spasm-review service declaration: hook, prefetch and handler, nothing else.
+
+Prefetch keys (CDS Hooks 2.0 §Prefetch, spec-legal subset only: instance read, type search,
+patient reference, token equality with comma-OR, _sort, _count; dates are filtered in code
+because templates cannot do date arithmetic). Which keys are required, and why:
+
+- patient (required): age decides whether adult defaults apply, and a deceased patient gets
+  no cards; without it nothing may be concluded.
+- conditions (required): the complaint gate and every red flag read it; running without it
+  would silently drop neurology findings.
+- medRequests (required): drug rules and the attribution of low labs to drugs read it.
+- labs (required): A1, A2, A7 and C7 say "no result in N months"; absent data would make that
+  statement false, so it must fail loudly (412) instead.
+- medStatements (optional): many servers do not support MedicationStatement.
+- symptoms, encounters (optional): extra complaint sources; without them the service is only
+  less sensitive, never wrong.
+
+No status filter on medication queries (stopped orders matter for windows) and no category
+filter on Condition (Synthea omits categories).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +25,33 @@ from collections.abc import Sequence
 from typing import Any
 
 from hooks.findings import Finding
-from hooks.registry import HookCall, Prefetch, cds_service
+from hooks.knowledge import KnowledgeBase
+from hooks.patient_view.facts import read_facts
+from hooks.patient_view.rules import run_rules
+from hooks.registry import HookCall, Prefetch, ReferenceFollow, cds_service
+
+PATIENT = "{{context.patientId}}"
+# Pages are bounded; the newest results come first because rules read the latest values.
+LAB_COUNT = 500
+RECORD_COUNT = 500
+SYMPTOM_COUNT = 50
+ENCOUNTER_COUNT = 20
+
+
+def _tokens(system: str, codes: Sequence[str]) -> str:
+    return ",".join(f"{system}|{code}" for code in codes)
+
+
+def labs_query(kb: KnowledgeBase) -> str:
+    """Observations for exactly the LOINC codes the enabled rules read (erratum 5)."""
+    codes = _tokens(kb.systems.loinc, kb.prefetch_loinc())
+    return f"Observation?patient={PATIENT}&code={codes}&_sort=-date&_count={LAB_COUNT}"
+
+
+def symptoms_query(kb: KnowledgeBase) -> str:
+    """Symptom Observations coded with a verified complaint or knee code."""
+    codes = _tokens(kb.systems.snomed, kb.complaint_snomed())
+    return f"Observation?patient={PATIENT}&code={codes}&_sort=-date&_count={SYMPTOM_COUNT}"
 
 
 @cds_service(
@@ -19,10 +64,28 @@ from hooks.registry import HookCall, Prefetch, cds_service
         "red flags, and suggests cited next steps."
     ),
     prefetch={
-        "patient": Prefetch("Patient/{{context.patientId}}"),
-        "conditions": Prefetch("Condition?patient={{context.patientId}}"),
+        "patient": Prefetch(f"Patient/{PATIENT}"),
+        "conditions": Prefetch(f"Condition?patient={PATIENT}&_count={RECORD_COUNT}"),
+        "medRequests": Prefetch(
+            f"MedicationRequest?patient={PATIENT}&_sort=-authoredon&_count={RECORD_COUNT}"
+        ),
+        "medStatements": Prefetch(
+            f"MedicationStatement?patient={PATIENT}&_count={RECORD_COUNT}", required=False
+        ),
+        "labs": Prefetch(labs_query),
+        "symptoms": Prefetch(symptoms_query, required=False),
+        "encounters": Prefetch(
+            f"Encounter?patient={PATIENT}&_sort=-date&_count={ENCOUNTER_COUNT}", required=False
+        ),
     },
+    follow=(
+        ReferenceFollow("MedicationRequest", "medicationReference", "Medication"),
+        ReferenceFollow("MedicationStatement", "medicationReference", "Medication"),
+    ),
 )
 def knee_spasm_review(call: HookCall[Any]) -> Sequence[Finding]:
-    """Returns no findings until the rules land (issue: knee-spasm review)."""
-    return ()
+    """Findings for a living patient with a spasm/cramp/twitch complaint; none otherwise."""
+    facts = read_facts(call.data, call.knowledge, call.as_of)
+    if facts is None:
+        return ()
+    return run_rules(facts, call.knowledge, call.as_of)

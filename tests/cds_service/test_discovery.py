@@ -28,7 +28,7 @@ def test_discovery_sends_no_empty_fields(client: FlaskClient) -> None:
 def test_discovery_advertises_the_knowledge_version(client: FlaskClient) -> None:
     service = client.get("/cds-services").get_json()["services"][0]
 
-    version = service["extension"]["org.knee-spasm-cds.knowledge-version"]
+    version = service["extension"]["org.kneespasmcds.knowledge-version"]
     assert version.count(".") == 2
 
 

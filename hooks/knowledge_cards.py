@@ -1,0 +1,101 @@
+"""Schema of `knowledge/cards.yaml`, the card catalogue: wording, sources, orders, override reasons.
+
+Shape only, like `hooks.knowledge_schema`; loaded and cross-checked with the rest of the
+knowledge so a rule can never name a template that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from hooks.findings import Family
+from hooks.knowledge_schema import CodeEntry, Frozen, Key, Text, Versioned
+
+
+class Topic(Frozen):
+    """A family's topic code in the project's own rule-family code system."""
+
+    code: Family
+    display: Text
+
+
+class FamilyCard(Frozen):
+    """Card source for one family."""
+
+    order: int
+    label: Text
+    url: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] | None = None
+    topic: Topic
+
+
+class ListJoiners(Frozen):
+    """How list placeholders are joined ("X and 2 others")."""
+
+    one: Text
+    two: Text
+    more_one: Text
+    more: Text
+
+
+class TemplateDef(Frozen):
+    """A finding's summary template and an optional fixed note for the detail."""
+
+    summary: Text
+    note: str | None = None
+
+
+class OrderTest(CodeEntry):
+    """One ServiceRequest code of an order."""
+
+    system: Text
+
+
+class OrderDef(Frozen):
+    """A suggestion: one draft ServiceRequest per test."""
+
+    label: Text
+    recommended: bool
+    tests: tuple[OrderTest, ...] = Field(min_length=1)
+
+
+class OverrideReasonDef(Frozen):
+    """One reason a clinician may give for dismissing a card."""
+
+    code: Key
+    display: Text
+
+
+class OverrideReasons(Frozen):
+    """The override reasons and their code system."""
+
+    system: Text
+    reasons: tuple[OverrideReasonDef, ...] = Field(min_length=1)
+
+
+class DetailWording(Frozen):
+    """Fixed phrases of the card detail."""
+
+    complaint_knee: Text
+    complaint_general: Text
+    findings_heading: Text
+    no_conclusion_heading: Text
+    references_heading: Text
+    threshold_label: Text
+    reported_label: Text
+    sources_label: Text
+    ungraded_status: Text
+
+
+class CardsFile(Versioned):
+    """`cards.yaml`: the card catalogue."""
+
+    extension_key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9\-]+(\.[a-z0-9\-]+)+$")]
+    topic_system: Text
+    families: dict[Family, FamilyCard]
+    lists: ListJoiners
+    templates: dict[Key, TemplateDef]
+    orders: dict[Key, OrderDef]
+    override_reasons: OverrideReasons
+    detail: DetailWording

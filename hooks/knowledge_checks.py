@@ -1,0 +1,221 @@
+"""Cross-file checks run at load: a knowledge set that fails any of them never reaches a patient.
+
+Every source key resolves; no M/LOOKUP code is enabled for matching; every rule names existing
+templates, orders, classes, analytes and groups and has an implementation with its parameters;
+every unit is convertible; every template uses only known placeholders.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, NoReturn, Protocol
+
+from pydantic import BaseModel
+
+from hooks.knowledge_schema import CodeEntry, KnowledgeError, Product
+
+if TYPE_CHECKING:
+    from hooks.knowledge import KnowledgeBase
+
+PLACEHOLDERS = frozenset({"drug", "value", "unit", "date", "n", "dx", "analyte"})
+UCUM_SHAPE = re.compile(r"^[A-Za-z0-9\[\]{}._/%*^\-]+$")
+ALL_FAMILIES = frozenset({"medications", "labs", "neurology"})
+
+
+class Implementation(Protocol):
+    """What the loader needs to know about a rule's code: its parameters and thresholds."""
+
+    @property
+    def params(self) -> Mapping[str, type]:
+        """Parameter name -> expected type (int, float, str, tuple or dict)."""
+        ...
+
+    @property
+    def thresholds(self) -> tuple[tuple[str, str], ...]:
+        """(analyte, threshold name) pairs the rule reads from labs.yaml."""
+        ...
+
+
+def _fail(message: str) -> NoReturn:
+    raise KnowledgeError(message)
+
+
+def _walk(value: object, path: str) -> Iterator[tuple[str, object]]:
+    if isinstance(value, BaseModel):
+        yield path, value
+        for name in type(value).model_fields:
+            yield from _walk(getattr(value, name), f"{path}.{name}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}.{key}")
+    elif isinstance(value, tuple | list):
+        for number, item in enumerate(value):
+            yield from _walk(item, f"{path}[{number}]")
+
+
+def _files(kb: KnowledgeBase) -> dict[str, BaseModel]:
+    return {
+        "triggers.yaml": kb.triggers,
+        "drugs.yaml": kb.drugs,
+        "labs.yaml": kb.labs,
+        "conditions.yaml": kb.conditions,
+        "cards.yaml": kb.cards,
+    }
+
+
+def check_sources_and_flags(kb: KnowledgeBase) -> None:
+    """Every `sources` key resolves; an M/LOOKUP code is never switched on for matching."""
+    roots: dict[str, object] = {**_files(kb), "rules.yaml": kb.rules}
+    for name, root in roots.items():
+        for path, node in _walk(root, name.removesuffix(".yaml")):
+            for key in getattr(node, "sources", ()) or ():
+                if isinstance(key, str) and key not in kb.sources:
+                    _fail(f"{name}: {path}.sources: unknown source key {key!r}")
+            if isinstance(node, CodeEntry | Product) and node.match and not node.usable:
+                _fail(f"{name}: {path}.match: a {node.flag} entry cannot be enabled for matching")
+
+
+def check_units(kb: KnowledgeBase) -> None:
+    """Every unit is UCUM-shaped and convertible to its analyte's canonical unit."""
+    known: set[str] = set()
+    for key, analyte in kb.labs.analytes.items():
+        where = f"labs.yaml: analytes.{key}"
+        if analyte.conversions.get(analyte.canonical_unit) != 1.0:
+            _fail(f"{where}.conversions: canonical unit needs factor 1.0")
+        for unit, factor in analyte.conversions.items():
+            if not UCUM_SHAPE.match(unit) or factor <= 0:
+                _fail(f"{where}.conversions.{unit}: not a UCUM unit with a positive factor")
+        for name, threshold in analyte.thresholds.items():
+            units = set(threshold.values)
+            if analyte.canonical_unit not in units or not units <= set(analyte.conversions):
+                _fail(
+                    f"{where}.thresholds.{name}.values: units must be convertible, canonical first"
+                )
+        known.update(analyte.conversions)
+    for alias, target in kb.labs.unit_aliases.items():
+        if target not in known:
+            _fail(f"labs.yaml: unit_aliases.{alias}: {target!r} is no analyte's unit")
+    correction = kb.labs.calcium_correction
+    for analyte_key, unit in (
+        ("calcium_total", correction.calcium_unit),
+        ("albumin", correction.albumin_unit),
+    ):
+        if unit not in kb.labs.analytes[analyte_key].conversions:
+            _fail(f"labs.yaml: calcium_correction: {unit!r} is not a {analyte_key} unit")
+
+
+def check_drugs(kb: KnowledgeBase) -> None:
+    """Classes, routes and depleted analytes that drugs name all exist."""
+    drugs = kb.drugs
+    for key, ingredient in drugs.ingredients.items():
+        for class_key in ingredient.classes:
+            if class_key not in drugs.classes:
+                _fail(f"drugs.yaml: ingredients.{key}.classes: unknown class {class_key!r}")
+    for code, product in drugs.products.items():
+        for ingredient_key in product.ingredients:
+            if ingredient_key not in drugs.ingredients:
+                _fail(f"drugs.yaml: products.{code}.ingredients: unknown {ingredient_key!r}")
+    for key, cls in drugs.classes.items():
+        for route in cls.systemic_routes or ():
+            if route not in drugs.routes:
+                _fail(f"drugs.yaml: classes.{key}.systemic_routes: unknown route {route!r}")
+        for analyte in cls.depletes:
+            if analyte not in kb.labs.analytes:
+                _fail(f"drugs.yaml: classes.{key}.depletes: unknown analyte {analyte!r}")
+
+
+def _check_format(text: str, where: str, allowed: frozenset[str] | None) -> None:
+    try:
+        names = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+    except ValueError as exc:
+        _fail(f"{where}: {exc}")
+    if allowed is not None and not names <= allowed:
+        _fail(f"{where}: unknown placeholder(s) {sorted(names - allowed)}")
+
+
+def check_cards(kb: KnowledgeBase) -> None:
+    """Templates use known placeholders; orders use verified codes; every family has a source."""
+    cards = kb.cards
+    missing = ALL_FAMILIES - {str(family) for family in cards.families}
+    if missing:
+        _fail(f"cards.yaml: families: missing {sorted(missing)}")
+    for key, template in cards.templates.items():
+        _check_format(template.summary, f"cards.yaml: templates.{key}.summary", PLACEHOLDERS)
+    for key, order in cards.orders.items():
+        for number, test in enumerate(order.tests):
+            if not test.usable:
+                _fail(
+                    f"cards.yaml: orders.{key}.tests[{number}].flag: {test.flag} code in an order"
+                )
+    for key, text in kb.wording.items():
+        _check_format(text, f"rules.yaml: wording.{key}", None)
+
+
+def _check_rule_refs(kb: KnowledgeBase, rule_ids: set[str]) -> None:
+    for rule in kb.rules:
+        where = f"rules.yaml: rules[{rule.id}]"
+        refs = (
+            ("templates", rule.templates, kb.cards.templates),
+            ("orders", rule.orders, kb.cards.orders),
+            ("sources", rule.sources, kb.sources),
+            ("supersedes", rule.supersedes, rule_ids),
+            ("inputs.drug_classes", rule.inputs.drug_classes, kb.drugs.classes),
+            ("inputs.labs", rule.inputs.labs, kb.labs.analytes),
+            ("inputs.conditions", rule.inputs.conditions, kb.conditions.groups),
+        )
+        for field, names, known in refs:
+            for name in names:
+                if name not in known:
+                    _fail(f"{where}.{field}: unknown {name!r}")
+        for template, keys in rule.template_sources.items():
+            if template not in rule.templates:
+                _fail(f"{where}.template_sources: {template!r} is not one of its templates")
+            for key in keys:
+                if key not in kb.sources:
+                    _fail(f"{where}.template_sources.{template}: unknown source key {key!r}")
+
+
+def _check_implementation(kb: KnowledgeBase, rule_id: str, impl: Implementation) -> None:
+    rule = kb.rule(rule_id)
+    where = f"rules.yaml: rules[{rule_id}]"
+    for name, expected in impl.params.items():
+        value = rule.parameters.get(name)
+        accepted: tuple[type, ...] = (int, float) if expected is float else (expected,)
+        if value is None or isinstance(value, bool) or not isinstance(value, accepted):
+            _fail(f"{where}.parameters.{name}: required, of type {expected.__name__}")
+    for analyte, threshold in impl.thresholds:
+        if threshold not in kb.labs.analytes[analyte].thresholds:
+            _fail(f"labs.yaml: analytes.{analyte}.thresholds.{threshold}: needed by {rule_id}")
+
+
+def check_rules(kb: KnowledgeBase, implementations: Mapping[str, Implementation]) -> None:
+    """Rule ids are unique and every reference a rule makes resolves, implementation included."""
+    rule_ids: set[str] = set()
+    for rule in kb.rules:
+        if rule.id in rule_ids:
+            _fail(f"rules.yaml: rules[{rule.id}].id: duplicate")
+        rule_ids.add(rule.id)
+    _check_rule_refs(kb, rule_ids)
+    for rule_id in sorted(rule_ids):
+        impl = implementations.get(rule_id)
+        if impl is None:
+            _fail(f"rules.yaml: rules[{rule_id}]: no implementation")
+        _check_implementation(kb, rule_id, impl)
+
+
+def check_knowledge(
+    kb: KnowledgeBase, implementations: Mapping[str, Implementation] | None = None
+) -> None:
+    """Run every cross-check; the default implementations are the knee-spasm rules."""
+    if implementations is None:
+        # Imported here: the rules import this package's types at module level.
+        from hooks.patient_view.rules import IMPLEMENTATIONS
+
+        implementations = IMPLEMENTATIONS
+    check_sources_and_flags(kb)
+    check_units(kb)
+    check_drugs(kb)
+    check_cards(kb)
+    check_rules(kb, implementations)

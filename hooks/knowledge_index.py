@@ -1,0 +1,171 @@
+"""Lookup tables built once from the knowledge: code -> ingredient, analyte or group; word patterns.
+
+Only codes whose flag allows matching (V, V*) are indexed, so an unverified code can never
+fire a rule. Text is compared after `normalise_text`; knowledge words ending in `*` are stems.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from hooks.knowledge_schema import CodeEntry, ConditionsFile, DrugsFile, LabsFile, TriggersFile
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def normalise_text(text: str) -> str:
+    """Lower-case words separated by single spaces; punctuation is a separator."""
+    return " ".join(_NON_WORD.sub(" ", text.casefold()).split())
+
+
+def icd_key(code: str) -> str:
+    """ICD-10-CM code as the knowledge stores it: upper case, no dot (reference §0.7)."""
+    return code.replace(".", "").replace(" ", "").upper()
+
+
+def has_prefix(code: str, prefixes: Iterable[str]) -> bool:
+    """Whether a dot-stripped ICD-10-CM code starts with any prefix."""
+    key = icd_key(code)
+    return any(key.startswith(prefix) for prefix in prefixes)
+
+
+def compile_terms(terms: Iterable[str]) -> re.Pattern[str] | None:
+    """One pattern matching any whole word or phrase; a trailing `*` makes the last word a stem."""
+    parts = []
+    for term in terms:
+        stem = term.endswith("*")
+        words = normalise_text(term.rstrip("*"))
+        if not words:
+            continue
+        parts.append(r"\b" + re.escape(words) + (r"\w*" if stem else r"\b"))
+    return re.compile("|".join(parts)) if parts else None
+
+
+def matches(pattern: re.Pattern[str] | None, normalised: str) -> bool:
+    """Whether normalised text contains a term of the pattern (False for no pattern)."""
+    return pattern is not None and pattern.search(normalised) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NamePattern:
+    """Ingredient and brand names of one ingredient, with words that veto the match."""
+
+    ingredient: str
+    pattern: re.Pattern[str]
+    exclusions: re.Pattern[str] | None
+
+
+@dataclass(frozen=True)
+class KnowledgeIndex:
+    """Everything facts need to recognise codes and words quickly."""
+
+    rx_ingredient: Mapping[str, str]
+    rx_product: Mapping[str, tuple[str, ...]]
+    atc_ingredient: Mapping[str, str]
+    atc_classes: tuple[tuple[str, str], ...]
+    atc_local: tuple[str, ...]
+    names: tuple[NamePattern, ...]
+    routes: tuple[tuple[str, re.Pattern[str]], ...]
+    ingredient_classes: Mapping[str, frozenset[str]]
+    loinc_analyte: Mapping[str, str]
+    group_snomed: Mapping[str, frozenset[str]]
+    group_icd: tuple[tuple[str, str], ...]
+    complaint_snomed: frozenset[str]
+    complaint_icd: tuple[str, ...]
+    complaint_words: re.Pattern[str] | None
+    complaint_exclusions: re.Pattern[str] | None
+    knee_snomed: frozenset[str]
+    knee_icd: tuple[str, ...]
+    knee_words: re.Pattern[str] | None
+
+    def groups_for_snomed(self, code: str) -> frozenset[str]:
+        """Condition groups a SNOMED CT code belongs to."""
+        return self.group_snomed.get(code, frozenset())
+
+    def groups_for_icd(self, code: str) -> frozenset[str]:
+        """Condition groups whose ICD-10-CM prefix the code starts with."""
+        key = icd_key(code)
+        return frozenset(group for prefix, group in self.group_icd if key.startswith(prefix))
+
+
+def _usable(entries: Iterable[CodeEntry]) -> list[str]:
+    return [entry.code for entry in entries if entry.usable]
+
+
+def _drug_tables(drugs: DrugsFile) -> dict[str, object]:
+    rx: dict[str, str] = {}
+    atc: dict[str, str] = {}
+    names: list[NamePattern] = []
+    for key, ingredient in drugs.ingredients.items():
+        rx.update(dict.fromkeys(_usable(ingredient.rxnorm), key))
+        atc.update(dict.fromkeys(_usable(ingredient.atc), key))
+        pattern = compile_terms(ingredient.names)
+        if pattern is not None:
+            names.append(NamePattern(key, pattern, compile_terms(ingredient.name_exclusions)))
+    classes = sorted(
+        (
+            (prefix, key)
+            for key, cls in drugs.classes.items()
+            for prefix in _usable(cls.atc_prefixes)
+        ),
+        key=lambda item: -len(item[0]),
+    )
+    routes = []
+    for key, route in drugs.routes.items():
+        pattern = compile_terms(route.words)
+        if pattern is not None:
+            routes.append((key, pattern))
+    return {
+        "rx_ingredient": rx,
+        "rx_product": {
+            code: product.ingredients for code, product in drugs.products.items() if product.usable
+        },
+        "atc_ingredient": atc,
+        "atc_classes": tuple(classes),
+        "atc_local": tuple(_usable(drugs.local_atc_prefixes)),
+        "names": tuple(names),
+        "routes": tuple(routes),
+        "ingredient_classes": {
+            key: frozenset(ingredient.classes) for key, ingredient in drugs.ingredients.items()
+        },
+    }
+
+
+def _condition_tables(conditions: ConditionsFile) -> dict[str, object]:
+    snomed: dict[str, set[str]] = {}
+    icd: list[tuple[str, str]] = []
+    for group_key, group in conditions.groups.items():
+        for code in _usable(group.snomed):
+            snomed.setdefault(code, set()).add(group_key)
+        icd.extend((icd_key(code), group_key) for code in _usable(group.icd10cm_prefixes))
+    return {
+        "group_snomed": {code: frozenset(groups) for code, groups in snomed.items()},
+        "group_icd": tuple(icd),
+    }
+
+
+def _trigger_tables(triggers: TriggersFile) -> dict[str, object]:
+    complaint, knee = triggers.complaint, triggers.knee
+    return {
+        "complaint_snomed": frozenset(_usable(complaint.snomed)),
+        "complaint_icd": tuple(icd_key(code) for code in _usable(complaint.icd10cm_prefixes)),
+        "complaint_words": compile_terms(complaint.text_keywords),
+        "complaint_exclusions": compile_terms(complaint.text_exclusions),
+        "knee_snomed": frozenset(_usable(knee.snomed) + _usable(knee.body_site_snomed)),
+        "knee_icd": tuple(icd_key(code) for code in _usable(knee.icd10cm_prefixes)),
+        "knee_words": compile_terms(knee.text_keywords),
+    }
+
+
+def build_index(
+    triggers: TriggersFile, drugs: DrugsFile, labs: LabsFile, conditions: ConditionsFile
+) -> KnowledgeIndex:
+    """Index the validated files; called once by the loader."""
+    loinc = {code: key for key, analyte in labs.analytes.items() for code in _usable(analyte.loinc)}
+    tables: dict[str, object] = {"loinc_analyte": loinc}
+    tables.update(_drug_tables(drugs))
+    tables.update(_condition_tables(conditions))
+    tables.update(_trigger_tables(triggers))
+    return KnowledgeIndex(**tables)  # type: ignore[arg-type]

@@ -1,0 +1,74 @@
+"""Demographics the rules need: deceased or not, and whether adult defaults may apply.
+
+A partial birth date (YYYY or YYYY-MM) gives the youngest possible age, so a borderline
+patient is treated as a child (laboratory range or no conclusion), never as an adult.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from fhir.resources.R4B.patient import Patient
+
+from hooks.fhirdata import ResourceSet
+from hooks.findings import ResourceRef
+from hooks.patient_view.facts.codes import ref_of
+
+
+@dataclass(frozen=True, slots=True)
+class Demographics:
+    """Who the patient is, as far as the rules care."""
+
+    ref: ResourceRef
+    deceased: bool
+    min_age: int | None
+    adult_age: int
+
+    @property
+    def adult(self) -> bool:
+        """Adult default thresholds apply only when the patient is surely an adult."""
+        return self.min_age is not None and self.min_age >= self.adult_age
+
+
+def read_demographics(data: ResourceSet, as_of: datetime, adult_age: int) -> Demographics | None:
+    """The Patient of the call, or None when it is missing or invalid (then no cards)."""
+    patients = data.select(Patient)
+    if not patients:
+        return None
+    patient = patients[0]
+    return Demographics(
+        ref=ref_of(patient),
+        deceased=_deceased(patient),
+        min_age=_min_age(patient.birthDate, as_of.date()),
+        adult_age=adult_age,
+    )
+
+
+def _deceased(patient: Any) -> bool:
+    # Patients who died keep "active" orders in real and Synthea data (README), so check first.
+    return patient.deceasedBoolean is True or patient.deceasedDateTime is not None
+
+
+def _latest_birth(value: object) -> date | None:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        return None
+    parts = value.split("-")
+    if len(parts) == 1 and parts[0].isdigit():
+        return date(int(parts[0]), 12, 31)
+    if len(parts) == 2 and all(part.isdigit() for part in parts):
+        year, month = int(parts[0]), int(parts[1])
+        return date(year, month, calendar.monthrange(year, month)[1])
+    return None
+
+
+def _min_age(birth: object, today: date) -> int | None:
+    born = _latest_birth(birth)
+    if born is None or born > today:
+        return None
+    had_birthday = (today.month, today.day) >= (born.month, born.day)
+    return today.year - born.year - (0 if had_birthday else 1)

@@ -1,0 +1,62 @@
+"""The knee-spasm rule catalogue: implementations by id, and the run that applies them in order.
+
+`IMPLEMENTATIONS` is what the knowledge loader checks every rule in rules.yaml against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from hooks.findings import Evidence, Finding
+from hooks.knowledge import KnowledgeBase
+from hooks.patient_view.facts import Facts
+from hooks.patient_view.rules.context import RuleContext, RuleImpl
+from hooks.patient_view.rules.labs import LAB_RULES
+from hooks.patient_view.rules.medications import MEDICATION_RULES
+from hooks.patient_view.rules.neurology import NEUROLOGY_RULES
+
+IMPLEMENTATIONS: dict[str, RuleImpl] = {**MEDICATION_RULES, **LAB_RULES, **NEUROLOGY_RULES}
+MAX_CONTEXT_LINES = 3
+
+
+def supersede(findings: list[Finding], kb: KnowledgeBase) -> list[Finding]:
+    """Drop a finding when another rule that supersedes it reports the same (analyte, Observation).
+
+    Reference §6 conflict handling: a diuretic with a low potassium is one finding naming both.
+    """
+    covered: set[tuple[str, tuple[str, str]]] = set()
+    for finding in findings:
+        if finding.subject is not None:
+            covered.update((rule, finding.subject) for rule in kb.rule(finding.rule_id).supersedes)
+    kept: list[Finding] = []
+    seen: set[tuple[str, tuple[str, str]]] = set()
+    for finding in findings:
+        if finding.subject is not None:
+            key = (finding.rule_id, finding.subject)
+            if key in covered or key in seen:
+                continue
+            seen.add(key)
+        kept.append(finding)
+    return kept
+
+
+def _context(facts: Facts) -> tuple[Evidence, ...]:
+    signals = facts.complaint.evidence[:MAX_CONTEXT_LINES]
+    return tuple(Evidence(label=s.label, ref=s.ref, when=s.when) for s in signals)
+
+
+def run_rules(facts: Facts, kb: KnowledgeBase, as_of: datetime) -> list[Finding]:
+    """Every enabled rule in catalogue order, deduplicated, each tagged with the complaint."""
+    findings: list[Finding] = []
+    for rule in kb.enabled_rules:
+        findings.extend(IMPLEMENTATIONS[rule.id].run(RuleContext(facts, rule, kb, as_of)))
+    context = _context(facts)
+    site = "knee" if facts.complaint.knee else "general"
+    return [
+        replace(finding, context=context, values={**finding.values, "site": site})
+        for finding in supersede(findings, kb)
+    ]
+
+
+__all__ = ["IMPLEMENTATIONS", "RuleContext", "RuleImpl", "run_rules", "supersede"]

@@ -1,0 +1,134 @@
+"""Which calcium value to judge (reference §3.2).
+
+Ionized calcium if measured within the albumin window of (or after) the latest total; a
+laboratory-corrected calcium as is; otherwise total calcium corrected for an albumin within
+±max_days_apart, and only when that albumin is below the reference value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from hooks.findings import Evidence
+from hooks.patient_view.facts import LabResult, Measure
+from hooks.patient_view.facts.timing import days_between, iso_day
+from hooks.patient_view.facts.units import format_number
+from hooks.patient_view.rules.context import RuleContext
+from hooks.patient_view.rules.evidence import lab_evidence
+from hooks.patient_view.rules.grading import Grade, canonical, grade
+
+TOTALS = ("calcium_total", "calcium_corrected")
+
+
+class CalciumKind(StrEnum):
+    """How the judged calcium value was obtained."""
+
+    IONIZED = "ionized"
+    LAB_CORRECTED = "lab-corrected"
+    CORRECTED = "corrected"
+    MEASURED = "measured"
+    NO_ALBUMIN = "no-albumin"
+    UNUSABLE = "unusable"
+
+
+@dataclass(frozen=True, slots=True)
+class CalciumReading:
+    """The calcium result behind a judgement, the value judged, and the albumin used."""
+
+    kind: CalciumKind
+    result: LabResult
+    value: Measure
+    albumin: LabResult | None = None
+
+    @property
+    def analyte(self) -> str:
+        """The analyte whose thresholds apply."""
+        return "calcium_ionized" if self.kind is CalciumKind.IONIZED else self.result.analyte
+
+
+def _latest_total(ctx: RuleContext) -> LabResult | None:
+    labs, stale = ctx.facts.labs, ctx.kb.analyte("calcium_total").stale_after_days
+    found = [r for key in TOTALS if (r := labs.current(key, ctx.as_of, stale)) is not None]
+    return max(found, key=lambda r: r.when, default=None)
+
+
+def _corrected(ctx: RuleContext, total: LabResult, albumin: LabResult) -> CalciumReading:
+    rule = ctx.kb.labs.calcium_correction
+    ca_analyte, alb_analyte = ctx.kb.analyte("calcium_total"), ctx.kb.analyte("albumin")
+    assert total.measure is not None
+    assert albumin.measure is not None
+    calcium = canonical(total.measure, ca_analyte) / ca_analyte.conversions[rule.calcium_unit]
+    alb = canonical(albumin.measure, alb_analyte) / alb_analyte.conversions[rule.albumin_unit]
+    if alb >= rule.reference_albumin:
+        return CalciumReading(
+            CalciumKind.MEASURED, total, Measure(calcium, rule.calcium_unit), albumin
+        )
+    corrected = calcium + rule.coefficient * (rule.reference_albumin - alb)
+    return CalciumReading(
+        CalciumKind.CORRECTED, total, Measure(corrected, rule.calcium_unit), albumin
+    )
+
+
+def read_calcium(ctx: RuleContext) -> CalciumReading | None:
+    """The calcium value to judge now, or None without a current result."""
+    labs = ctx.facts.labs
+    window = ctx.kb.labs.calcium_correction.max_days_apart
+    stale = ctx.kb.analyte("calcium_ionized").stale_after_days
+    ionized = labs.current("calcium_ionized", ctx.as_of, stale)
+    ionized = ionized if ionized is not None and ionized.usable else None
+    total = _latest_total(ctx)
+    if (
+        ionized is not None
+        and ionized.measure is not None
+        and (
+            total is None
+            or ionized.when > total.when
+            or days_between(ionized.when, total.when) <= window
+        )
+    ):
+        return CalciumReading(CalciumKind.IONIZED, ionized, ionized.measure)
+    if total is None:
+        return None
+    if total.measure is None or not total.usable:
+        return CalciumReading(CalciumKind.UNUSABLE, total, Measure(total.value, ""))
+    if total.analyte == "calcium_corrected":
+        return CalciumReading(CalciumKind.LAB_CORRECTED, total, total.measure)
+    albumin = labs.near("albumin", total.when, window)
+    if albumin is None:
+        return CalciumReading(CalciumKind.NO_ALBUMIN, total, total.measure)
+    return _corrected(ctx, total, albumin)
+
+
+def grade_calcium(ctx: RuleContext, reading: CalciumReading) -> Grade:
+    """Low against the laboratory range of the calcium result, else the defaults."""
+    return grade(ctx, reading.analyte, reading.value, reading.result.low, "low", "critical_low")
+
+
+def calcium_evidence(
+    ctx: RuleContext, reading: CalciumReading, result_grade: Grade
+) -> list[Evidence]:
+    """The calcium line (with the corrected value when corrected) and the albumin line."""
+    note = None
+    if reading.albumin is not None:
+        key = "ca_corrected" if reading.kind is CalciumKind.CORRECTED else "ca_uncorrected"
+        note = ctx.say(
+            key,
+            value=format_number(reading.value.value),
+            unit=reading.value.unit,
+            date=iso_day(reading.albumin.when),
+        )
+    lines = [lab_evidence(ctx, reading.result, result_grade.limit, result_grade.citation, note)]
+    if reading.albumin is not None:
+        lines.append(lab_evidence(ctx, reading.albumin))
+    return lines
+
+
+def calcium_parts(reading: CalciumReading) -> dict[str, str]:
+    """{value}, {unit}, {date} of the judged value (the corrected one when corrected)."""
+    if reading.kind is CalciumKind.CORRECTED:
+        value, unit = format_number(reading.value.value), reading.value.unit
+    else:
+        value = format_number(reading.result.value)
+        unit = reading.result.reported_unit or reading.value.unit
+    return {"value": value, "unit": unit, "date": iso_day(reading.result.when)}

@@ -1,0 +1,102 @@
+"""Evidence lines and "no conclusion" findings for laboratory results and diagnoses.
+
+Values appear both normalised (canonical unit) and as the laboratory reported them.
+"""
+
+from __future__ import annotations
+
+from hooks.findings import Evidence, Finding, FindingStatus, Severity
+from hooks.patient_view.facts import ConditionRecord, LabResult
+from hooks.patient_view.facts.timing import iso_day
+from hooks.patient_view.facts.units import format_number
+from hooks.patient_view.rules.context import RuleContext
+
+
+def lab_evidence(
+    ctx: RuleContext,
+    result: LabResult,
+    threshold: str | None = None,
+    citation: str | None = None,
+    note: str | None = None,
+) -> Evidence:
+    """A result with its normalised and reported values."""
+    analyte = ctx.kb.analyte(result.analyte)
+    as_reported = reported(result)
+    value = None
+    if result.canonical is not None:
+        value = f"{format_number(result.canonical)} {analyte.canonical_unit}"
+    return Evidence(
+        label=sentence_case(analyte.display),
+        ref=result.ref,
+        value=value or as_reported,
+        original=as_reported if value and as_reported != value else None,
+        when=result.when,
+        threshold=threshold,
+        citation=citation,
+        note=note,
+    )
+
+
+def condition_evidence(record: ConditionRecord) -> Evidence:
+    """A diagnosis line."""
+    return Evidence(label=record.label, ref=record.ref, when=record.recorded)
+
+
+def unusable_caveat(ctx: RuleContext, result: LabResult) -> str:
+    """Why a present result was not used."""
+    analyte = ctx.kb.analyte(result.analyte).display
+    if result.comparator:
+        return ctx.say(
+            "comparator",
+            analyte=analyte,
+            date=iso_day(result.when),
+            comparator=result.comparator,
+            value=format_number(result.value),
+            unit=result.reported_unit,
+        )
+    return ctx.say(
+        "unit_unconvertible",
+        analyte=analyte,
+        date=iso_day(result.when),
+        unit=result.reported_unit or ctx.say("no_unit_word"),
+    )
+
+
+def no_conclusion(ctx: RuleContext, result: LabResult) -> Finding:
+    """A listed-only finding for a result that exists but cannot be used."""
+    return ctx.finding(
+        ctx.rule.templates[0],
+        severity=Severity.INFO,
+        status=FindingStatus.NO_CONCLUSION,
+        orders=(),
+        evidence=(lab_evidence(ctx, result),),
+        caveats=(unusable_caveat(ctx, result),),
+        subject=(result.analyte, result.ref.id),
+    )
+
+
+def usable_within(ctx: RuleContext, analyte: str, days: int) -> LabResult | None:
+    """The latest result if it is recent and usable."""
+    result = ctx.facts.labs.current(analyte, ctx.as_of, days)
+    return result if result is not None and result.usable else None
+
+
+def sentence_case(text: str) -> str:
+    """Capitalise a leading word unless it is an acronym such as eGFR."""
+    if len(text) > 1 and text[1].isupper():
+        return text
+    return text[:1].upper() + text[1:]
+
+
+def reported(result: LabResult) -> str:
+    """The value and unit exactly as the laboratory reported them."""
+    return f"{format_number(result.value)} {result.reported_unit}".strip()
+
+
+def value_parts(result: LabResult) -> dict[str, str]:
+    """{value}, {unit} and {date} as reported by the laboratory."""
+    return {
+        "value": format_number(result.value),
+        "unit": result.reported_unit or result.unit or "",
+        "date": iso_day(result.when),
+    }

@@ -1,0 +1,345 @@
+"""build_cards: one card per family, summary, indicator, detail, suggestions, links, extension."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from cards.builders import build_cards
+from cards.catalogue import (
+    CardCatalogue,
+    Citation,
+    FamilySource,
+    OrderCode,
+    OrderSpec,
+    Template,
+    Wording,
+)
+from cards.model import Card, CdsResponse, to_wire
+from hooks.findings import (
+    Evidence,
+    Family,
+    Finding,
+    FindingStatus,
+    ResourceRef,
+    Severity,
+)
+
+WHEN = datetime(2021, 3, 1, 10, tzinfo=UTC)
+CATALOGUE = CardCatalogue(
+    knowledge_version="7.0.0",
+    extension_key="org.example.findings",
+    topic_system="urn:test:family",
+    families={
+        Family.MEDICATIONS: FamilySource(
+            1, "Meds source", "https://example.org/meds", "medications", "Medications"
+        ),
+        Family.LABS: FamilySource(2, "Labs source", None, "labs", "Labs"),
+        Family.NEUROLOGY: FamilySource(
+            3, "Neuro source", "https://example.org/neuro", "neurology", "Neurology"
+        ),
+    },
+    templates={
+        "drug": Template("Cramps on {drug}: check it."),
+        "lab": Template("Potassium {value} {unit} ({date}) is low.", note="A fixed note."),
+        "dx": Template(
+            "Condition {dx} on file, which matters a great deal to this patient "
+            "and deserves a careful look before anything else."
+        ),
+    },
+    orders={
+        "bmp": OrderSpec("Order BMP", True, (OrderCode("http://loinc.org", "51990-0", "BMP"),)),
+        "ref": OrderSpec(
+            "Refer",
+            False,
+            (OrderCode("http://snomed.info/sct", "308474002", "Referral to neurologist"),),
+        ),
+        "pair": OrderSpec(
+            "Order Ca and albumin",
+            True,
+            (
+                OrderCode("http://loinc.org", "17861-6", "Calcium"),
+                OrderCode("http://loinc.org", "1751-7", "Albumin"),
+            ),
+        ),
+    },
+    override_system="urn:test:override",
+    override_reasons=(("a", "Already addressed"), ("b", "Patient declined")),
+    citations={
+        "SRC": Citation("Source 2012", "Author A. A paper. 2012.", "https://example.org/src"),
+        "THR": Citation("Threshold source", "A summary.", None),
+    },
+    wording=Wording(
+        "{first}",
+        "{first} and {second}",
+        "{first} and 1 other",
+        "{first} and {n} others",
+        "Complaint at the knee",
+        "Complaint, no site",
+        "Findings",
+        "Could not conclude",
+        "References",
+        "threshold",
+        "reported as",
+        "Sources",
+        "not graded",
+    ),
+)
+
+
+def finding(
+    rule: str = "A1",
+    family: Family = Family.MEDICATIONS,
+    severity: Severity = Severity.INFO,
+    template: str = "drug",
+    **kwargs: Any,
+) -> Finding:
+    defaults: dict[str, Any] = {
+        "items": {"drug": ("furosemide",)},
+        "sources": ("SRC",),
+        "values": {"site": "knee"},
+    }
+    defaults.update(kwargs)
+    return Finding(
+        rule_id=rule,
+        rule_version="1.0.0",
+        family=family,
+        severity=severity,
+        template=template,
+        **defaults,
+    )
+
+
+def uuids() -> Callable[[], str]:
+    counter = itertools.count(1)
+    return lambda: f"uuid-{next(counter)}"
+
+
+def wire(card: Card) -> dict[str, Any]:
+    """The card as the client receives it."""
+    return to_wire(card)
+
+
+def build(*findings: Finding) -> list[Card]:
+    return build_cards(list(findings), CATALOGUE, patient_id="p9", uuid_factory=uuids())
+
+
+def test_no_findings_no_cards() -> None:
+    assert build() == []
+
+
+def test_one_card_per_family_in_catalogue_order() -> None:
+    cards = build(finding("C4", Family.NEUROLOGY), finding("A1"), finding("A3"))
+    assert [c.source.label for c in cards] == ["Meds source", "Neuro source"]
+
+
+def test_indicator_and_summary_come_from_the_most_severe_finding() -> None:
+    lab = finding(
+        "A1b",
+        severity=Severity.CRITICAL,
+        template="lab",
+        values={"value": "2.4", "unit": "mmol/L", "date": "2021-03-01"},
+    )
+    [card] = build(finding("A1"), lab)
+    assert card.indicator == "critical"
+    assert card.summary == "Potassium 2.4 mmol/L (2021-03-01) is low."
+
+
+@pytest.mark.parametrize(
+    ("drugs", "summary"),
+    [
+        (("furosemide",), "Cramps on furosemide: check it."),
+        (("furosemide", "hctz"), "Cramps on furosemide and hctz: check it."),
+        (("a", "b", "c"), "Cramps on a and 2 others: check it."),
+    ],
+)
+def test_drug_lists_are_joined_and_truncated(drugs: tuple[str, ...], summary: str) -> None:
+    [card] = build(finding(items={"drug": drugs}))
+    assert card.summary == summary
+
+
+def test_two_long_drug_names_fall_back_to_and_1_other_under_140_chars() -> None:
+    [card] = build(finding(items={"drug": ("x" * 60, "y" * 60)}))
+    assert card.summary == f"Cramps on {'x' * 60} and 1 other: check it."
+
+
+def test_a_long_dx_falls_back_to_its_short_form_then_is_cut() -> None:
+    long_dx = "Acute embolism and thrombosis of unspecified deep veins of distal lower extremity"
+    values = {"dx": long_dx, "dx_short": "DVT"}
+    [card] = build(finding("C10", Family.NEUROLOGY, template="dx", values=values))
+    assert card.summary.startswith("Condition DVT on file, which matters")
+    [cut] = build(finding("C10", Family.NEUROLOGY, template="dx", values={"dx": long_dx}))
+    assert len(cut.summary) == 139
+    assert cut.summary.endswith("…")
+
+
+def test_a_family_with_only_no_conclusion_findings_makes_no_card() -> None:
+    unusable = finding(
+        "B8", Family.LABS, status=FindingStatus.NO_CONCLUSION, caveats=("eGFR unit unknown.",)
+    )
+    assert build(unusable) == []
+
+
+def test_no_conclusion_findings_are_listed_on_a_card_that_exists() -> None:
+    lab = finding("B1", Family.LABS, template="lab", values={"value": "3", "unit": "mmol/L"})
+    unusable = finding(
+        "B8", Family.LABS, status=FindingStatus.NO_CONCLUSION, caveats=("eGFR unit unknown.",)
+    )
+    [card] = build(lab, unusable)
+    assert "Could not conclude\n\n- eGFR unit unknown." in wire(card)["detail"]
+
+
+def test_an_ungraded_value_makes_an_info_card_marked_not_graded() -> None:
+    values = {"value": "3", "unit": "mmol/L", "date": "2021-03-01"}
+    ungraded = finding(
+        "B1", Family.LABS, template="lab", status=FindingStatus.UNGRADED, values=values
+    )
+    [card] = build(ungraded)
+    assert card.indicator == "info"
+    assert "(info, not graded)" in wire(card)["detail"]
+
+
+def test_detail_lists_evidence_with_both_units_date_reference_threshold_and_citation() -> None:
+    evidence = Evidence(
+        label="Potassium",
+        ref=ResourceRef("Observation", "k1"),
+        value="3.2 mmol/L",
+        original="3.2 mEq/L",
+        when=WHEN,
+        threshold="< 3.5 mmol/L (adult default)",
+        citation="THR",
+        note="latest",
+    )
+    lab = finding(
+        "B1",
+        Family.LABS,
+        template="lab",
+        evidence=(evidence,),
+        caveats=("A caveat.",),
+        values={"value": "3.2", "unit": "mEq/L"},
+    )
+    detail = wire(build(lab)[0])["detail"]
+    # "<" is escaped: GFM shows it, and never parses a tag.
+    assert (
+        "   - Potassium: 3.2 mmol/L (reported as 3.2 mEq/L), 2021-03-01 — `Observation/k1`; "
+        "threshold \\< 3.5 mmol/L (adult default) [Threshold source]; latest"
+    ) in detail
+    assert "   - A caveat." in detail
+    assert "   - A fixed note." in detail
+    assert "   - Sources: Source 2012" in detail
+    assert "- **Source 2012**: Author A. A paper. 2012. <https://example.org/src>" in detail
+
+
+def test_detail_opens_with_the_complaint_and_its_site() -> None:
+    complaint = (Evidence(label="Cramp", ref=ResourceRef("Condition", "c1"), when=WHEN),)
+    [knee] = build(finding(context=complaint))
+    assert wire(knee)["detail"].startswith(
+        "Complaint at the knee\n- Cramp, 2021-03-01 — `Condition/c1`"
+    )
+    [general] = build(finding(values={"site": "general"}))
+    assert wire(general)["detail"].startswith("Complaint, no site")
+
+
+def test_record_text_cannot_inject_markdown() -> None:
+    [card] = build(finding(evidence=(Evidence(label="**bold** [link](http://x)"),)))
+    assert r"\*\*bold\*\* \[link\](http://x)" in wire(card)["detail"]
+
+
+def test_suggestions_are_draft_proposed_service_requests_for_the_patient() -> None:
+    [card] = build(finding(orders=("bmp", "pair")))
+    payload = wire(card)
+    assert payload["selectionBehavior"] == "any"
+    bmp, pair = payload["suggestions"]
+    assert (bmp["label"], bmp["uuid"], bmp["isRecommended"]) == ("Order BMP", "uuid-1", True)
+    request = ServiceRequest.model_validate(bmp["actions"][0]["resource"])
+    assert (request.status, request.intent) == ("draft", "proposal")
+    assert request.code is not None
+    assert request.code.coding is not None
+    assert request.code.coding[0].code == "51990-0"
+    assert request.subject.reference == "Patient/p9"
+    codes = [a["resource"]["code"]["coding"][0]["code"] for a in pair["actions"]]
+    assert codes == ["17861-6", "1751-7"]
+    assert payload["uuid"] == "uuid-3"
+
+
+def test_neurology_referral_is_a_snomed_coded_service_request() -> None:
+    [card] = build(finding("C1", Family.NEUROLOGY, Severity.CRITICAL, orders=("ref",)))
+    [suggestion] = wire(card)["suggestions"]
+    coding = suggestion["actions"][0]["resource"]["code"]["coding"][0]
+    assert (coding["system"], coding["code"]) == ("http://snomed.info/sct", "308474002")
+    assert suggestion["isRecommended"] is False
+
+
+def test_suggestions_are_not_repeated_on_a_second_card() -> None:
+    meds, labs = build(
+        finding(orders=("bmp",)), finding("B1", Family.LABS, template="lab", orders=("bmp", "pair"))
+    )
+    assert [s["label"] for s in wire(meds)["suggestions"]] == ["Order BMP"]
+    assert [s["label"] for s in wire(labs)["suggestions"]] == ["Order Ca and albumin"]
+
+
+def test_a_card_without_orders_has_no_suggestions_or_selection_behaviour() -> None:
+    payload = wire(build(finding(orders=()))[0])
+    assert "suggestions" not in payload
+    assert "selectionBehavior" not in payload
+
+
+def test_source_carries_label_url_and_the_family_topic() -> None:
+    source = wire(build(finding())[0])["source"]
+    assert source == {
+        "label": "Meds source",
+        "url": "https://example.org/meds",
+        "topic": {"system": "urn:test:family", "code": "medications", "display": "Medications"},
+    }
+
+
+def test_links_are_absolute_and_only_for_sources_with_a_url() -> None:
+    evidence = Evidence(label="K", threshold="< 3.5", citation="THR")
+    [card] = build(finding(sources=("SRC", "SRC"), evidence=(evidence,)))
+    assert wire(card)["links"] == [
+        {"label": "Source 2012", "url": "https://example.org/src", "type": "absolute"}
+    ]
+
+
+def test_override_reasons_have_codes_and_displays() -> None:
+    assert wire(build(finding())[0])["overrideReasons"] == [
+        {"system": "urn:test:override", "code": "a", "display": "Already addressed"},
+        {"system": "urn:test:override", "code": "b", "display": "Patient declined"},
+    ]
+
+
+def test_extension_carries_machine_readable_findings_under_a_reverse_domain_key() -> None:
+    lab = finding(
+        "A1b",
+        template="lab",
+        subject=("potassium", "k1"),
+        evidence=(Evidence(label="K", ref=ResourceRef("Observation", "k1")),),
+    )
+    [card] = build(lab)
+    assert card.extension == {
+        "org.example.findings": {
+            "knowledgeVersion": "7.0.0",
+            "findings": [
+                {
+                    "ruleId": "A1b",
+                    "ruleVersion": "1.0.0",
+                    "severity": "info",
+                    "status": "conclusive",
+                    "template": "lab",
+                    "evidence": ["Observation/k1"],
+                    "sources": ["SRC"],
+                    "subject": {"analyte": "potassium", "observation": "Observation/k1"},
+                }
+            ],
+        }
+    }
+
+
+def test_a_whole_response_serialises_with_cards_kept() -> None:
+    response = to_wire(CdsResponse(cards=build(finding())))
+    assert response["cards"][0]["summary"] == "Cramps on furosemide: check it."

@@ -1,0 +1,113 @@
+"""The shipped card catalogue: every template fits the summary limit with realistic values."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+
+from cards.catalogue import catalogue_from, load_catalogue
+from cards.wording import SUMMARY_LIMIT, render_summary
+from hooks.findings import Family, Finding, Severity
+from tests.builders import knowledge
+
+DRUGS3: tuple[str, ...] = (
+    "hydrochlorothiazide",
+    "furosemide",
+    "chlorthalidone",
+)  # "X and 2 others"
+LONG_DX = "Acute embolism and thrombosis of deep veins of left lower extremity"
+LAB = {"value": "135.25", "unit": "mmol/L", "date": "2021-03-28"}
+# Per template, the longest values it can realistically receive.
+WORST: dict[str, tuple[dict[str, str], dict[str, tuple[str, ...]]]] = {
+    "A1": ({}, {"drug": DRUGS3, "analyte": ("K", "Mg")}),
+    "A1b": (LAB, {"drug": DRUGS3, "analyte": ("magnesium",)}),
+    "A3": ({}, {"drug": ("rosuvastatin", "atorvastatin", "pitavastatin")}),
+    "A3-ck": (
+        {"value": "12500", "unit": "U/L", "date": "2021-03-28", "n": "41.7"},
+        {"drug": ("rosuvastatin", "atorvastatin", "pitavastatin")},
+    ),
+    "A4-laba": ({}, {"drug": ("fluticasone/salmeterol", "formoterol", "salmeterol")}),
+    "A4": ({}, {"drug": ("levalbuterol", "aminophylline", "theophylline")}),
+    "A11-low": ({**LAB, "unit": "mg/dL"}, {"drug": ("zoledronic acid", "denosumab")}),
+    "B3": ({**LAB, "unit": "mg/dL"}, {}),
+    "B8": ({**LAB, "unit": "mL/min/{1.73_m2}"}, {}),
+    "ungraded": (LAB, {"analyte": ("25-OH vitamin D",)}),
+    "C7": ({"dx": LONG_DX, "dx_short": "thyroid disorder"}, {"analyte": ("TSH", "Ca")}),
+}
+
+
+def _worst(template: str, text: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    if template in WORST:
+        return WORST[template]
+    names = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+    values = {k: v for k, v in LAB.items() if k in names}
+    if "n" in names:
+        values["n"] = "41.7"
+    if "dx" in names:
+        groups = knowledge().conditions.groups.values()
+        values.update(dx=LONG_DX, dx_short=max((g.display for g in groups), key=len))
+    items: dict[str, tuple[str, ...]] = {}
+    if "drug" in names:
+        items["drug"] = ("dextroamphetamine", "methylphenidate", "modafinil")
+    return values, items
+
+
+def test_load_catalogue_reads_the_shipped_knowledge() -> None:
+    catalogue = load_catalogue()
+    assert catalogue.knowledge_version == knowledge().version
+    assert catalogue.extension_key == "org.kneespasmcds.findings"
+
+
+def test_each_family_has_a_source_and_a_topic_in_the_project_code_system() -> None:
+    catalogue = catalogue_from(knowledge())
+    assert {f: (s.topic_code, bool(s.label)) for f, s in catalogue.families.items()} == {
+        Family.MEDICATIONS: ("medications", True),
+        Family.LABS: ("labs", True),
+        Family.NEUROLOGY: ("neurology", True),
+    }
+    assert catalogue.topic_system.startswith("urn:knee-spasm-cds:")
+
+
+def test_the_five_override_reasons() -> None:
+    codes = [code for code, _ in catalogue_from(knowledge()).override_reasons]
+    assert codes == [
+        "already-addressed",
+        "labs-drawn-elsewhere",
+        "benefit-outweighs-risk",
+        "patient-declined",
+        "not-applicable",
+    ]
+
+
+@pytest.mark.parametrize("template", sorted(knowledge().cards.templates))
+def test_every_template_fits_under_140_characters_without_cutting(template: str) -> None:
+    catalogue = catalogue_from(knowledge())
+    values, items = _worst(template, catalogue.templates[template].summary)
+    finding = Finding("X", "1", Family.LABS, Severity.INFO, template, values=values, items=items)
+    summary = render_summary(finding, catalogue)
+    assert len(summary) <= SUMMARY_LIMIT
+    assert not summary.endswith("…")
+    assert "{" not in summary.replace("{1.73_m2}", "")
+
+
+def test_end_to_end_diuretic_with_low_potassium_is_one_warning_card_naming_both() -> None:
+    from cards.builders import build_cards
+    from tests.builders import findings_for, iso, make_med_request, make_observation
+
+    findings = findings_for(
+        make_med_request("316049", "Hydrochlorothiazide 25 MG", authored=iso(400)),
+        make_observation("6298-4", 3.2, "mmol/L", when="2021-03-27T08:00:00+00:00"),
+        make_observation("19123-9", 2.0, "mg/dL", when="2021-03-27T08:00:00+00:00"),
+    )
+    [card] = build_cards(findings, catalogue_from(knowledge()), patient_id="p1")
+    assert card.indicator == "warning"
+    assert card.summary == (
+        "On hydrochlorothiazide with low potassium 3.2 mmol/L (2021-03-27): likely cause of "
+        "cramps. Replete; review diuretic."
+    )
+    assert card.source.label == "Cramp CDS - medication review"
+    assert [s.label for s in card.suggestions or []] == [
+        "Order basic metabolic panel",
+        "Order serum magnesium",
+    ]

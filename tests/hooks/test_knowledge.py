@@ -1,0 +1,168 @@
+"""The knowledge loader: the shipped set loads, and a broken file names file and field."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hooks.knowledge import DEFAULT_DIR, KnowledgeError, load_knowledge
+from tests.builders import knowledge
+
+
+def test_shipped_knowledge_loads_with_one_version() -> None:
+    kb = load_knowledge()
+    assert kb.version == "1.0.0"
+    assert kb.version == knowledge().version
+
+
+@pytest.fixture
+def broken(tmp_path: Path) -> Callable[[str, Callable[[dict[str, Any]], None]], Path]:
+    """Copy the knowledge folder and apply one edit to one file."""
+
+    def make(name: str, edit: Callable[[dict[str, Any]], None]) -> Path:
+        target = tmp_path / "knowledge"
+        shutil.copytree(DEFAULT_DIR, target)
+        path = target / name
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        edit(data)
+        path.write_text(
+            yaml.dump(data, Dumper=yaml.CSafeDumper, allow_unicode=True), encoding="utf-8"
+        )
+        return target
+
+    return make
+
+
+def _rule(data: dict[str, Any], rule_id: str) -> dict[str, Any]:
+    return next(rule for rule in data["rules"] if rule["id"] == rule_id)
+
+
+CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    (
+        "drugs.yaml",
+        lambda d: d["ingredients"]["furosemide"]["rxnorm"][0].update(flag="X"),
+        r"drugs\.yaml: ingredients\.furosemide\.rxnorm\.0\.flag",
+    ),
+    (
+        "drugs.yaml",
+        lambda d: d["ingredients"]["furosemide"].update(colour="blue"),
+        r"drugs\.yaml: ingredients\.furosemide\.colour",
+    ),
+    (
+        "drugs.yaml",
+        lambda d: d["ingredients"]["indapamide"]["rxnorm"][0].update(match=True),
+        r"drugs\.yaml: .*indapamide.*match: a M entry cannot be enabled",
+    ),
+    (
+        "drugs.yaml",
+        lambda d: d["ingredients"]["furosemide"]["rxnorm"][0].update(sources=["NOPE"]),
+        r"drugs\.yaml: .*furosemide.*sources: unknown source key 'NOPE'",
+    ),
+    (
+        "drugs.yaml",
+        lambda d: d["ingredients"]["furosemide"].update(classes=["diuretic"]),
+        r"drugs\.yaml: ingredients\.furosemide\.classes: unknown class 'diuretic'",
+    ),
+    (
+        "labs.yaml",
+        lambda d: d["analytes"]["magnesium"]["thresholds"]["low"]["values"].update({"mg": 1.7}),
+        r"labs\.yaml: analytes\.magnesium\.thresholds\.low\.values",
+    ),
+    (
+        "labs.yaml",
+        lambda d: d["analytes"]["potassium"]["conversions"].update({"mmol/L": 2.0}),
+        r"labs\.yaml: analytes\.potassium\.conversions: canonical unit needs factor 1\.0",
+    ),
+    (
+        "labs.yaml",
+        lambda d: d["unit_aliases"].update({"mEq/l": "meq/dL"}),
+        r"labs\.yaml: unit_aliases\.mEq/l",
+    ),
+    (
+        "labs.yaml",
+        lambda d: d.update(knowledge_version="9.9.9"),
+        r"labs\.yaml: knowledge_version: 9\.9\.9 differs from manifest",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "A1").update(templates=["A99"]),
+        r"rules\.yaml: rules\[A1\]\.templates: unknown 'A99'",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "A1").update(orders=["mri"]),
+        r"rules\.yaml: rules\[A1\]\.orders: unknown 'mri'",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "A7").update(parameters={}),
+        r"rules\.yaml: rules\[A7\]\.parameters\.window_days: required",
+    ),
+    (
+        "rules.yaml",
+        lambda d: d["rules"].append({**_rule(d, "C3"), "id": "C99"}),
+        r"rules\.yaml: rules\[C99\]: no implementation",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "B1").update(inputs={"labs": ["potasium"]}),
+        r"rules\.yaml: rules\[B1\]\.inputs\.labs: unknown 'potasium'",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "A4").update(template_sources={"A4": ["NOPE"]}),
+        r"rules\.yaml: rules\[A4\]\.template_sources\.A4: unknown source key 'NOPE'",
+    ),
+    (
+        "cards.yaml",
+        lambda d: d["templates"]["A1"].update(summary="On {drug} with {dose}"),
+        r"cards\.yaml: templates\.A1\.summary: unknown placeholder\(s\) \['dose'\]",
+    ),
+    (
+        "cards.yaml",
+        lambda d: d["orders"]["bmp"]["tests"][0].update(flag="M"),
+        r"cards\.yaml: orders\.bmp\.tests\[0\]\.flag: M code in an order",
+    ),
+    (
+        "cards.yaml",
+        lambda d: d["families"].pop("labs"),
+        r"cards\.yaml: families: missing \['labs'\]",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"), CASES, ids=[c[2].split(":")[1].strip()[:40] for c in CASES]
+)
+def test_a_broken_file_stops_loading_naming_file_and_field(
+    broken: Callable[[str, Callable[[dict[str, Any]], None]], Path],
+    name: str,
+    edit: Callable[[dict[str, Any]], None],
+    message: str,
+) -> None:
+    with pytest.raises(KnowledgeError, match=message):
+        load_knowledge(broken(name, edit))
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    target = tmp_path / "knowledge"
+    shutil.copytree(DEFAULT_DIR, target)
+    (target / "conditions.yaml").unlink()
+    with pytest.raises(KnowledgeError, match=r"conditions\.yaml"):
+        load_knowledge(target)
+
+
+def test_prefetch_codes_follow_the_enabled_rules() -> None:
+    kb = knowledge()
+    assert "62292-8" in kb.prefetch_loinc()
+    rules = tuple(
+        r.model_copy(update={"enabled": False}) if r.id in ("B5", "A11") else r for r in kb.rules
+    )
+    from dataclasses import replace
+
+    assert "62292-8" not in replace(kb, rules=rules).prefetch_loinc()
