@@ -23,6 +23,19 @@ from hooks.patient_view.facts.codes import Code, codes_of, label_of, ref_of, wor
 from hooks.patient_view.facts.conditions import ConditionFacts
 from hooks.patient_view.facts.timing import instant, latest, raw_instant, within
 
+# The elements read below; nothing else is validated (hooks/fhirdata.py).
+ENCOUNTER_FIELDS = ("status", "class", "reasonCode", "period")  # class: required by R4
+SYMPTOM_FIELDS = (
+    "status",
+    "code",
+    "valueCodeableConcept",
+    "bodySite",
+    "effectiveDateTime",
+    "effectiveInstant",
+    "effectivePeriod",
+    "issued",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ComplaintSignal:
@@ -138,7 +151,9 @@ def _from_encounters(
 ) -> Iterator[ComplaintSignal]:
     window = kb.triggers.lookback_days.encounter_reason
     excluded = kb.triggers.statuses.encounter_excluded
-    for encounter in data.select(Encounter, where=_recent_reason(as_of, window)):
+    for encounter in data.select(
+        Encounter, where=_recent_reason(as_of, window), fields=ENCOUNTER_FIELDS
+    ):
         period = encounter.period
         when = latest(instant(period.start), instant(period.end)) if period else None
         if encounter.status in excluded or not within(when, as_of, window):
@@ -169,7 +184,9 @@ def _from_observations(
 ) -> Iterator[ComplaintSignal]:
     window = kb.triggers.lookback_days.observation
     excluded = kb.triggers.statuses.observation_excluded
-    for observation in data.select(Observation, where=_symptom_candidate(kb)):
+    for observation in data.select(
+        Observation, where=_symptom_candidate(kb), fields=SYMPTOM_FIELDS
+    ):
         when = instant(observation.effectiveDateTime) or instant(observation.issued)
         if observation.effectivePeriod is not None:
             when = when or instant(observation.effectivePeriod.start)

@@ -30,6 +30,18 @@ from hooks.patient_view.facts.codes import (
 )
 from hooks.patient_view.facts.timing import earliest, instant
 
+# The elements read below; nothing else of a Condition is validated (hooks/fhirdata.py).
+CONDITION_FIELDS = (
+    "subject",  # required by R4: a projection without it would not validate
+    "clinicalStatus",
+    "verificationStatus",
+    "category",
+    "code",
+    "bodySite",
+    "onsetDateTime",
+    "recordedDate",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ConditionRecord:
@@ -121,7 +133,7 @@ def read_conditions(data: ResourceSet, kb: KnowledgeBase) -> ConditionFacts:
     """Usable Conditions with their groups."""
     statuses = kb.triggers.statuses
     records = []
-    for condition in data.select(Condition, where=_wanted(kb)):
+    for condition in data.select(Condition, where=_wanted(kb), fields=CONDITION_FIELDS):
         if not is_usable(condition, statuses):
             continue
         codes = codes_of(condition.code)

@@ -21,6 +21,19 @@ from hooks.patient_view.facts.codes import code_set, codes_of, ref_of
 from hooks.patient_view.facts.timing import days_between, instant, raw_instant, within
 from hooks.patient_view.facts.units import resolve_unit, to_canonical
 
+# The elements read below; nothing else of an Observation is validated (hooks/fhirdata.py).
+LAB_FIELDS = (
+    "status",
+    "code",
+    "effectiveDateTime",
+    "effectiveInstant",
+    "effectivePeriod",
+    "issued",
+    "valueQuantity",
+    "referenceRange",
+    "interpretation",
+)
+
 YEARS = frozenset({"a", "yr", "year", "years"})
 # A result time a few minutes ahead of the call is clock skew, not a future result.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -224,7 +237,9 @@ def read_labs(
     loinc_system, table = kb.systems.loinc, kb.index.loinc_analyte
     chosen = _newest(data, kb, as_of)
     per_analyte: dict[str, list[LabResult]] = {}
-    for observation in data.select(Observation, where=lambda raw: id(raw) in chosen):
+    for observation in data.select(
+        Observation, where=lambda raw: id(raw) in chosen, fields=LAB_FIELDS
+    ):
         loinc = next(
             c.code
             for c in codes_of(observation.code)

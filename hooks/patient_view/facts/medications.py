@@ -25,6 +25,31 @@ from hooks.knowledge_index import matches, normalise_text
 from hooks.patient_view.facts.codes import Code, codes_of, label_of, ref_of, words_of
 from hooks.patient_view.facts.timing import instant, latest
 
+# The elements read below; nothing else is validated (hooks/fhirdata.py).
+MEDICATION_FIELDS = ("code", "form", "ingredient")
+REQUEST_FIELDS = (
+    "subject",  # required by R4: a projection without it would not validate
+    "status",
+    "intent",
+    "medicationCodeableConcept",
+    "medicationReference",
+    "authoredOn",
+    "dispenseRequest",
+    "dosageInstruction",
+    "contained",
+)
+STATEMENT_FIELDS = (
+    "subject",  # required by R4
+    "status",
+    "medicationCodeableConcept",
+    "medicationReference",
+    "effectiveDateTime",
+    "effectivePeriod",
+    "dateAsserted",
+    "dosage",
+    "contained",
+)
+
 
 class MatchBasis(StrEnum):
     """How a medication was recognised, strongest first."""
@@ -243,10 +268,12 @@ def _wanted(kb: KnowledgeBase) -> Callable[[JsonObject], bool]:
 def read_medications(data: ResourceSet, kb: KnowledgeBase) -> MedicationFacts:
     """Recognised current and past medication records; others (draft, error) are ignored."""
     wanted = _wanted(kb)
-    media = {m.id: m for m in data.select(Medication) if isinstance(m.id, str)}
+    media = {
+        m.id: m for m in data.select(Medication, fields=MEDICATION_FIELDS) if isinstance(m.id, str)
+    }
     resources = [
-        *data.select(MedicationRequest, where=wanted),
-        *data.select(MedicationStatement, where=wanted),
+        *data.select(MedicationRequest, where=wanted, fields=REQUEST_FIELDS),
+        *data.select(MedicationStatement, where=wanted, fields=STATEMENT_FIELDS),
     ]
     uses = [use for resource in resources if (use := _use(resource, media, kb)) is not None]
     return MedicationFacts(tuple(uses))

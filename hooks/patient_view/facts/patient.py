@@ -17,6 +17,9 @@ from hooks.fhirdata import ResourceSet
 from hooks.findings import ResourceRef
 from hooks.patient_view.facts.codes import ref_of
 
+# The elements read below; nothing else of the Patient is validated (hooks/fhirdata.py).
+PATIENT_FIELDS = ("birthDate", "deceasedBoolean", "deceasedDateTime")
+
 
 @dataclass(frozen=True, slots=True)
 class Demographics:
@@ -35,7 +38,7 @@ class Demographics:
 
 def read_demographics(data: ResourceSet, as_of: datetime, adult_age: int) -> Demographics | None:
     """The Patient of the call, or None when it is missing or invalid (then no cards)."""
-    patients = data.select(Patient)
+    patients = data.select(Patient, fields=PATIENT_FIELDS)
     if not patients:
         return None
     patient = patients[0]
