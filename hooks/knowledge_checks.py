@@ -97,6 +97,13 @@ def check_units(kb: KnowledgeBase) -> None:
     for alias, target in kb.labs.unit_aliases.items():
         if target not in known:
             _fail(f"labs.yaml: unit_aliases.{alias}: {target!r} is no analyte's unit")
+    recency = kb.labs.depleting_drug_recency
+    for key in recency.analytes:
+        if key not in kb.labs.analytes:
+            _fail(f"labs.yaml: depleting_drug_recency.analytes: unknown analyte {key!r}")
+    for key in recency.drug_classes:
+        if key not in kb.drugs.classes:
+            _fail(f"labs.yaml: depleting_drug_recency.drug_classes: unknown class {key!r}")
     correction = kb.labs.calcium_correction
     for analyte_key, unit in (
         ("calcium_total", correction.calcium_unit),

@@ -249,6 +249,15 @@ class Analyte(Frozen):
     thresholds: dict[Key, Threshold] = Field(default_factory=dict)
 
 
+class DepletingRecency(Frozen):
+    """A shorter staleness window for analytes a current drug depletes (reference §3.4)."""
+
+    days: int = Field(gt=0)
+    drug_classes: tuple[Key, ...]
+    analytes: tuple[Key, ...]
+    sources: tuple[Key, ...]
+
+
 class LabsFile(Versioned):
     """`labs.yaml`."""
 
@@ -256,6 +265,7 @@ class LabsFile(Versioned):
     adult_age_years: int = Field(gt=0)
     unit_aliases: dict[Text, Text]
     calcium_correction: CalciumCorrection
+    depleting_drug_recency: DepletingRecency
     analytes: dict[Key, Analyte]
 
 

@@ -16,8 +16,12 @@ from tests.builders import knowledge
 
 def test_shipped_knowledge_loads_with_one_version() -> None:
     kb = load_knowledge()
-    assert kb.version == "1.0.0"
-    assert kb.version == knowledge().version
+    versions = {
+        yaml.safe_load(path.read_text())["knowledge_version"] for path in DEFAULT_DIR.glob("*.yaml")
+    }
+    assert versions == {kb.version}
+    assert kb.version.count(".") == 2
+    assert f"## {kb.version}" in (DEFAULT_DIR / "CHANGELOG.md").read_text()
 
 
 @pytest.fixture

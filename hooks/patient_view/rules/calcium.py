@@ -16,6 +16,7 @@ from hooks.patient_view.facts.timing import days_between, iso_day
 from hooks.patient_view.facts.units import format_number
 from hooks.patient_view.rules.context import RuleContext
 from hooks.patient_view.rules.evidence import lab_evidence
+from hooks.patient_view.rules.exposure import stale_days
 from hooks.patient_view.rules.grading import Grade, canonical, grade
 
 TOTALS = ("calcium_total", "calcium_corrected")
@@ -48,7 +49,7 @@ class CalciumReading:
 
 
 def _latest_total(ctx: RuleContext) -> LabResult | None:
-    labs, stale = ctx.facts.labs, ctx.kb.analyte("calcium_total").stale_after_days
+    labs, stale = ctx.facts.labs, stale_days(ctx, "calcium_total")
     found = [r for key in TOTALS if (r := labs.current(key, ctx.as_of, stale)) is not None]
     return max(found, key=lambda r: r.when, default=None)
 
@@ -74,7 +75,7 @@ def read_calcium(ctx: RuleContext) -> CalciumReading | None:
     """The calcium value to judge now, or None without a current result."""
     labs = ctx.facts.labs
     window = ctx.kb.labs.calcium_correction.max_days_apart
-    stale = ctx.kb.analyte("calcium_ionized").stale_after_days
+    stale = stale_days(ctx, "calcium_ionized")
     ionized = labs.current("calcium_ionized", ctx.as_of, stale)
     ionized = ionized if ionized is not None and ionized.usable else None
     total = _latest_total(ctx)

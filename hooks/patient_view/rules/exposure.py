@@ -120,3 +120,15 @@ def exposure_severity(ctx: RuleContext, found: Sequence[Exposure]) -> Severity:
     if found and all(exposure.uncertain for exposure in found):
         return Severity.INFO
     return ctx.rule.severity
+
+
+def stale_days(ctx: RuleContext, analyte: str) -> int:
+    """How old a result of `analyte` may be and still say something about today.
+
+    Shorter while a current drug depletes the analyte (labs.yaml depleting_drug_recency).
+    """
+    recency = ctx.kb.labs.depleting_drug_recency
+    default = ctx.kb.analyte(analyte).stale_after_days
+    if analyte in recency.analytes and exposures(ctx, recency.drug_classes):
+        return min(default, recency.days)
+    return default

@@ -27,7 +27,7 @@ from hooks.patient_view.rules.evidence import (
     usable_within,
     value_parts,
 )
-from hooks.patient_view.rules.exposure import drug_evidence, exposures
+from hooks.patient_view.rules.exposure import drug_evidence, exposures, stale_days
 from hooks.patient_view.rules.grading import Grade, Verdict, grade, uln_multiple
 
 CALCIUM_TEMPLATES = {
@@ -65,7 +65,7 @@ def ungraded(
 
 
 def _current(ctx: RuleContext, analyte: str, days: int | None = None) -> LabResult | None:
-    window = days or ctx.kb.analyte(analyte).stale_after_days
+    window = days or stale_days(ctx, analyte)
     return ctx.facts.labs.current(analyte, ctx.as_of, window)
 
 

@@ -37,6 +37,7 @@ from hooks.patient_view.rules.exposure import (
     exposure_severity,
     exposures,
     route_caveats,
+    stale_days,
 )
 from hooks.patient_view.rules.grading import Grade, grade, uln_multiple
 
@@ -103,8 +104,7 @@ def _missing_lab(ctx: RuleContext, analyte: str, days: int) -> tuple[Evidence, l
 
 def _low_result(ctx: RuleContext, analyte: str) -> tuple[LabResult | None, Grade | None]:
     """The latest current usable result of an analyte and its low grade, if any."""
-    stale = ctx.kb.analyte(analyte).stale_after_days
-    result = usable_within(ctx, analyte, stale)
+    result = usable_within(ctx, analyte, stale_days(ctx, analyte))
     if result is None or result.measure is None:
         return None, None
     return result, grade(ctx, analyte, result.measure, result.low, "low", "critical_low")
