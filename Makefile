@@ -11,7 +11,7 @@ RUN_ENV := CDS_AUTH=off \
 	CDS_FHIR_ALLOWLIST='["http://127.0.0.1","http://localhost"]' \
 	CDS_FHIR_ALLOW_LOOPBACK_HTTP=true
 
-.PHONY: run test install install-test lint typecheck bench clean
+.PHONY: run test install install-test lint typecheck bench bench-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,19 @@ typecheck: install-test
 test: lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: install-test
+# `make bench` (about 9 minutes; BENCH_ARGS=--smoke for seconds). See bench/README.md.
+bench: install-test bench-tools
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# wrk is the closed-loop load generator; installed when we may (root or sudo -n, apt-get),
+# otherwise the bench falls back to its Python driver and says so in the report.
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else SUDO=none; fi; \
+	  if [ "$$SUDO" != none ] && command -v apt-get >/dev/null 2>&1; then \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk >/dev/null; fi; \
+	  command -v wrk >/dev/null 2>&1 || echo "bench: wrk unavailable; using the Python driver"; }
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache instance

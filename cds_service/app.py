@@ -18,12 +18,13 @@ from werkzeug.exceptions import HTTPException
 
 from cards import build_cards, catalogue_from
 from cards.model import Card
-from cds_service.auth import Authenticator
+from cds_service.auth import build_authenticator
 from cds_service.blueprint import bp
 from cds_service.dispatch import CardRenderer, Pipeline
 from cds_service.errors import CdsError, InternalError, Unauthorized, from_http_status
 from cds_service.headers import init_headers
 from cds_service.logs import configure_logging, log_event
+from cds_service.metrics import init_metrics
 from cds_service.runtime import Runtime, json_response
 from cds_service.settings import ConfigError, Settings, load_settings
 from cds_service.store import Store, default_database_url, make_engine
@@ -76,11 +77,13 @@ def create_app(
         render_cards=card_renderer(registry),
         store=_make_store(settings, Path(app.instance_path)),
     )
-    app.extensions["cds"] = Runtime(settings, pipeline, Authenticator(settings))
+    authenticator = build_authenticator(settings, pipeline.store)
+    app.extensions["cds"] = Runtime(settings, pipeline, authenticator)
     app.register_blueprint(bp)
     init_headers(app, settings.CORS_ORIGINS)
     _init_request_log(app)
     _init_error_handlers(app)
+    init_metrics(app)
     if settings.AUTH == "off":
         log_event(
             logging.WARNING,
@@ -186,8 +189,12 @@ def _init_error_handlers(app: Flask) -> None:
             g.auth_failure = exc.reason
             response = Response(status=401)
             response.headers["WWW-Authenticate"] = "Bearer"
+            response.headers["Cache-Control"] = "no-store"
             return response
-        response = json_response(exc.outcome(), exc.status, media_type="application/fhir+json")
+        # An error describes one request (field paths, missing keys): never cache or share it.
+        response = json_response(
+            exc.outcome(), exc.status, patient_data=True, media_type="application/fhir+json"
+        )
         if exc.status == 405:
             response.headers["Allow"] = "GET, POST, OPTIONS"
         return response
@@ -209,4 +216,6 @@ def _init_error_handlers(app: Flask) -> None:
             error_at=_where(exc),
         )
         error = InternalError("internal error", details=[f"request id {g.get('request_id', '')}"])
-        return json_response(error.outcome(), 500, media_type="application/fhir+json")
+        return json_response(
+            error.outcome(), 500, patient_data=True, media_type="application/fhir+json"
+        )

@@ -8,7 +8,7 @@ import time
 from flask import Blueprint, Response, current_app, g, request
 
 from cds_service.body import check_content_type, parse_json
-from cds_service.errors import ServiceUnavailable
+from cds_service.errors import PayloadTooLarge, ServiceUnavailable
 from cds_service.logs import log_event
 from cds_service.runtime import Runtime, json_response
 
@@ -50,8 +50,10 @@ def feedback(service_id: str) -> Response:
     """Receive card outcomes."""
     rt = runtime()
     rt.pipeline.service(service_id)
-    receipt = rt.pipeline.feedback(service_id, _json_body(rt))
+    body = _json_body(rt)
+    receipt = rt.pipeline.feedback(service_id, body)
     g.feedback_count = receipt.stored
+    g.feedback_body = body  # validated by feedback(); metrics count its outcomes per rule
     return json_response(receipt, patient_data=True)
 
 
@@ -81,4 +83,9 @@ def readyz() -> Response:
 def _json_body(rt: Runtime) -> object:
     check_content_type(request.content_type)
     raw = request.get_data(cache=False)  # MAX_CONTENT_LENGTH turns oversize bodies into 413
+    # Werkzeug silently cuts a chunked body at the limit; a byte beyond it means the body was
+    # too large: say 413, not a misleading 400 for the truncated JSON.
+    at_limit = request.content_length is None and len(raw) >= rt.settings.MAX_BODY_BYTES
+    if at_limit and request.environ["wsgi.input"].read(1):
+        raise PayloadTooLarge("request body too large", details=["the body exceeds the size limit"])
     return parse_json(raw, rt.settings.MAX_JSON_DEPTH)

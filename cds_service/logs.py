@@ -39,6 +39,8 @@ ALLOWED_FIELDS = frozenset(
         "unknown_card_count",
         "setting",
         "issuer_count",
+        "jwks_url",
+        "key_count",
     }
 )
 

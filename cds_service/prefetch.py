@@ -133,22 +133,27 @@ def _plan(
 def _unpack_sent(value: JsonObject) -> tuple[list[JsonObject], str | None]:
     if value["resourceType"] != "Bundle":
         return [value], None
+    # Client-sent JSON: `entry`, `link` and `search` may be any type (found by test_fuzz.py).
     resources = [
         entry["resource"]
-        for entry in value.get("entry") or ()
+        for entry in _array(value.get("entry"))
         if isinstance(entry, dict)
         and isinstance(entry.get("resource"), dict)
-        and (entry.get("search") or {}).get("mode") != "outcome"
+        and not (isinstance(entry.get("search"), dict) and entry["search"].get("mode") == "outcome")
     ]
     next_url = next(
         (
             link.get("url")
-            for link in value.get("link") or ()
+            for link in _array(value.get("link"))
             if isinstance(link, dict) and link.get("relation") == "next"
         ),
         None,
     )
     return resources, next_url if isinstance(next_url, str) else None
+
+
+def _array(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _target(request: HookRequest, settings: Settings) -> FhirTarget | None:

@@ -81,8 +81,16 @@ class Settings(BaseModel):
     JWT_MAX_LIFETIME_SECONDS: int = Field(default=300, ge=1, le=3600)
     JWKS_TIMEOUT_SECONDS: float = Field(default=2.0, gt=0, le=30)
     JWKS_MIN_REFRESH_SECONDS: int = Field(default=60, ge=0)
+    JWKS_MAX_CACHE_SECONDS: int = Field(default=3600, ge=1, le=86_400)
+    JWKS_MAX_BYTES: int = Field(default=64 * 1024, ge=1024, le=4 * 1024 * 1024)
     SANDBOX_ISSUER: bool = False
+    # Replay cache: Redis when set, else the database (shared by every worker and replica).
     REDIS_URL: str | None = None
+    REDIS_KEY_PREFIX: str = Field(default="cds:jti:", min_length=1, max_length=64)
+    REDIS_TIMEOUT_SECONDS: float = Field(default=1.0, gt=0, le=10)
+
+    # gunicorn's worker timeout (read by gunicorn_conf); every outbound deadline must fit in it.
+    WORKER_TIMEOUT_SECONDS: int = Field(default=30, ge=5, le=600)
 
     @field_validator("PUBLIC_BASE_URL")
     @classmethod
@@ -115,10 +123,30 @@ class Settings(BaseModel):
             raise ValueError(f"only asymmetric algorithms are allowed, not {bad or value}")
         return value
 
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
     @model_validator(mode="after")
     def _jwt_needs_base_url(self) -> Settings:
-        if self.AUTH == "jwt" and self.TRUSTED_ISSUERS is not None and not self.PUBLIC_BASE_URL:
+        has_issuers = self.TRUSTED_ISSUERS is not None or self.SANDBOX_ISSUER
+        if self.AUTH == "jwt" and has_issuers and not self.PUBLIC_BASE_URL:
             raise ValueError("CDS_PUBLIC_BASE_URL is required to check the JWT aud claim")
+        return self
+
+    @model_validator(mode="after")
+    def _deadlines_fit_the_worker_timeout(self) -> Settings:
+        # A call may wait on a JWKS fetch and then on the FHIR fallback; gunicorn must not kill
+        # the worker first, or the client sees a dropped connection instead of a clear 412.
+        budget = self.PREFETCH_DEADLINE_SECONDS + self.JWKS_TIMEOUT_SECONDS
+        if budget >= self.WORKER_TIMEOUT_SECONDS:
+            raise ValueError(
+                "CDS_WORKER_TIMEOUT_SECONDS must exceed "
+                "CDS_PREFETCH_DEADLINE_SECONDS + CDS_JWKS_TIMEOUT_SECONDS"
+            )
         return self
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Engine,
@@ -22,10 +23,12 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    delete,
     event,
     select,
     text,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from cds_service.protocol import FeedbackItem
@@ -68,6 +71,16 @@ class Feedback(Base):
     user_comment: Mapped[str | None] = mapped_column(Text)
     outcome_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JwtReplay(Base):
+    """A JWT id already used, kept until the token could no longer be accepted anyway."""
+
+    __tablename__ = "jwt_replay"
+
+    # sha256 of (iss, jti): fixed width, and the raw jti never reaches the database.
+    jti_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # epoch seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +170,42 @@ class Store:
                 _feedback_row(service_id, item, item.card in known, received) for item in items
             )
         return sorted(uuids - known)
+
+    def claim_jti(self, jti_hash: str, expires_at: int, now: int) -> bool:
+        """Record a JWT id; False if it is already recorded and not yet expired (a replay)."""
+        for _ in range(2):
+            try:
+                with Session(self.engine) as session, session.begin():
+                    session.add(JwtReplay(jti_hash=jti_hash, expires_at=expires_at))
+                return True
+            except IntegrityError:
+                # The unique key is the cross-worker lock; an expired holder may be replaced.
+                with self.engine.begin() as conn:
+                    stale = conn.execute(
+                        delete(JwtReplay).where(
+                            JwtReplay.jti_hash == jti_hash, JwtReplay.expires_at <= now
+                        )
+                    )
+                if not stale.rowcount:
+                    return False
+        return False
+
+    def purge_jtis(self, now: int) -> int:
+        """Delete expired JWT ids; returns how many."""
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(JwtReplay).where(JwtReplay.expires_at <= now))
+        return result.rowcount
+
+    def card_rule_ids(self, service_id: str, uuids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """Rule ids of the cards this service issued, by uuid; unknown uuids are left out."""
+        wanted = set(uuids)
+        if not wanted:
+            return {}
+        query = select(IssuedCard.uuid, IssuedCard.rule_ids).where(
+            IssuedCard.uuid.in_(wanted), IssuedCard.service_id == service_id
+        )
+        with Session(self.engine) as session:
+            return {uuid: tuple(rules) for uuid, rules in session.execute(query)}
 
     def ping(self) -> None:
         """Raise if the database does not answer."""

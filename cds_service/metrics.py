@@ -1,0 +1,175 @@
+"""Prometheus metrics: request latency and status, cards, prefetch, auth failures and feedback.
+
+Every label value comes from a closed set in code (route rules, hosted service ids, rule ids,
+indicators, prefetch results, failure reasons), never from request data: no PHI, and no label
+growth a caller can drive. Under gunicorn each worker writes to PROMETHEUS_MULTIPROC_DIR (set by
+`gunicorn_conf`) and `/metrics` merges all workers; elsewhere (tests, the CLI) each app has its
+own in-memory registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, g, request
+
+from cds_service.dispatch import Outcome
+from cds_service.logs import log_event
+from cds_service.runtime import Runtime
+from hooks.findings import Finding
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+# 1 ms (an empty call) to 3 s (the prefetch fallback deadline).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNKNOWN = "unknown"  # a service id or card uuid we do not host or never issued
+NONE = "none"  # a route that is not about one service
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The app's metric families and the registry `/metrics` serves."""
+
+    served: CollectorRegistry
+    latency: Histogram
+    requests: Counter
+    cards: Counter
+    prefetch: Counter
+    fetch_failures: Counter
+    auth_failures: Counter
+    feedback: Counter
+    render: Callable[[CollectorRegistry], bytes]
+    content_type: str
+
+
+def init_metrics(app: Flask) -> Metrics:
+    """Count every response and serve `/metrics` (outside /cds-services, so no JWT)."""
+    metrics = _build()
+    runtime: Runtime = app.extensions["cds"]
+    app.extensions["cds_metrics"] = metrics
+
+    @app.after_request
+    def _record(response: Response) -> Response:
+        try:
+            _observe(metrics, runtime, response)
+        except Exception as exc:  # a metrics fault must never change a clinical response
+            log_event(logging.WARNING, "metrics not recorded", error_type=type(exc).__name__)
+        return response
+
+    def exposition() -> Response:
+        response = Response(metrics.render(metrics.served), content_type=metrics.content_type)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    app.add_url_rule("/metrics", "metrics", exposition, methods=["GET"])
+    return metrics
+
+
+def _build() -> Metrics:
+    # Imported here, not at the top: prometheus-client picks in-memory or multiprocess values on
+    # first import, and gunicorn imports this package before gunicorn_conf sets the directory.
+    import prometheus_client as prom
+    from prometheus_client import multiprocess, values
+
+    own = prom.CollectorRegistry()
+    served = own
+    if values.ValueClass is not values.MutexValue:
+        served = prom.CollectorRegistry()
+        multiprocess.MultiProcessCollector(served)  # type: ignore[no-untyped-call]
+    return Metrics(
+        served=served,
+        latency=prom.Histogram(
+            "cds_http_request_duration_seconds",
+            "Time from request start to response, per route and service.",
+            ["method", "route", "service"],
+            buckets=LATENCY_BUCKETS,
+            registry=own,
+        ),
+        requests=prom.Counter(
+            "cds_http_requests",
+            "Responses by route, service and status.",
+            ["method", "route", "service", "status"],
+            registry=own,
+        ),
+        cards=prom.Counter(
+            "cds_cards",
+            "Cards issued, per contributing rule and indicator.",
+            ["service", "rule", "indicator"],
+            registry=own,
+        ),
+        prefetch=prom.Counter(
+            "cds_prefetch_keys",
+            "Prefetch keys by result: hit, null, miss, fallback, paged, operation_outcome, ...",
+            ["service", "result"],
+            registry=own,
+        ),
+        fetch_failures=prom.Counter(
+            "cds_prefetch_fetch_failures",
+            "Failed fhirServer reads, by reason (calls that end in 412 are not counted here).",
+            ["service", "reason"],
+            registry=own,
+        ),
+        auth_failures=prom.Counter(
+            "cds_auth_failures", "Rejected callers by reason.", ["reason"], registry=own
+        ),
+        feedback=prom.Counter(
+            "cds_feedback",
+            "Feedback outcomes per rule of the card (rule=unknown: card not in the ledger).",
+            ["service", "rule", "outcome"],
+            registry=own,
+        ),
+        render=prom.generate_latest,
+        content_type=prom.CONTENT_TYPE_LATEST,
+    )
+
+
+def _observe(metrics: Metrics, runtime: Runtime, response: Response) -> None:
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    method = request.method if request.method in METHODS else "other"
+    service = _service_label(runtime, request.view_args)
+    started = g.get("started")
+    if started is not None:
+        metrics.latency.labels(method, route, service).observe(time.perf_counter() - started)
+    metrics.requests.labels(method, route, service, str(response.status_code)).inc()
+    if reason := g.get("auth_failure"):
+        metrics.auth_failures.labels(reason).inc()
+    outcome: Outcome | None = g.get("outcome")
+    if outcome is not None:
+        _count_outcome(metrics, outcome)
+    feedback = g.get("feedback_body")
+    if feedback is not None and response.status_code == 200 and runtime.pipeline.store:
+        items = [(item["card"], item["outcome"]) for item in feedback["feedback"]]
+        ledger = runtime.pipeline.store.card_rule_ids(service, {card for card, _ in items})
+        for card, result in items:
+            for rule in ledger.get(card) or (UNKNOWN,):
+                metrics.feedback.labels(service, rule, result).inc()
+
+
+def _service_label(runtime: Runtime, view_args: Mapping[str, Any] | None) -> str:
+    service_id = (view_args or {}).get("service_id")
+    if service_id is None:
+        return NONE
+    return service_id if runtime.pipeline.registry.get(service_id) else UNKNOWN
+
+
+def _count_outcome(metrics: Metrics, outcome: Outcome) -> None:
+    service = outcome.service_id
+    for result, count in outcome.stats.counts.items():
+        metrics.prefetch.labels(service, result).inc(count)
+    for reason, count in outcome.stats.failures.items():
+        metrics.fetch_failures.labels(service, reason).inc(count)
+    for card in outcome.response.cards:
+        topic = card.source.topic.code if card.source.topic else None
+        for rule in _card_rules(topic, outcome.findings) or (UNKNOWN,):
+            metrics.cards.labels(service, rule, card.indicator).inc()
+
+
+def _card_rules(topic: str | None, findings: Sequence[Finding]) -> list[str]:
+    """The rules behind a card, attributed as the ledger does: findings of the card's family."""
+    return sorted({f.rule_id for f in findings if f.family.value == topic})
