@@ -36,18 +36,24 @@ def parse_json(raw: bytes, max_depth: int) -> Any:
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
-    """Iterative walk (no recursion limit to hit) that stops at the first too-deep node."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
+    """Level-by-level walk (no recursion limit to hit) that stops at the first too-deep level.
+
+    orjson yields only dict, list and scalars, so exact type checks suffice; this runs on every
+    body, and on a 1,000-resource prefetch it was costlier than the parse itself.
+    """
+    level = [value] if type(value) in (dict, list) else []
+    depth = 1
+    while level:
         if depth > limit:
             return True
-        if isinstance(node, dict):
-            stack.extend(
-                (child, depth + 1) for child in node.values() if isinstance(child, dict | list)
-            )
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
+        following = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    following.append(child)
+        level = following
+        depth += 1
     return False
 
 

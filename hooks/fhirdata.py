@@ -41,6 +41,7 @@ class ResourceSet:
 
     values: Mapping[str, PrefetchValue]
     invalid: list[str] = field(default_factory=list)
+    _index: dict[str, list[JsonObject]] | None = field(default=None, repr=False, compare=False)
 
     def status(self, key: str) -> KeyStatus:
         """Status of a key; a key the service never declared counts as unavailable."""
@@ -49,17 +50,26 @@ class ResourceSet:
 
     def raw(self, resource_type: str) -> Iterator[JsonObject]:
         """Every resource of a type across keys, deduplicated by id."""
-        seen: set[str] = set()
-        for value in self.values.values():
-            for resource in value.resources:
-                if resource.get("resourceType") != resource_type:
-                    continue
-                rid = resource.get("id")
-                if isinstance(rid, str):
-                    if rid in seen:
+        return iter(self._by_type().get(resource_type, ()))
+
+    def _by_type(self) -> dict[str, list[JsonObject]]:
+        """Resources grouped by type, built once: readers ask per type, many times per call."""
+        if self._index is None:
+            index: dict[str, list[JsonObject]] = {}
+            seen: set[tuple[str, str]] = set()
+            for value in self.values.values():
+                for resource in value.resources:
+                    kind, rid = resource.get("resourceType"), resource.get("id")
+                    if not isinstance(kind, str):
                         continue
-                    seen.add(rid)
-                yield resource
+                    if isinstance(rid, str):
+                        if (kind, rid) in seen:
+                            continue
+                        seen.add((kind, rid))
+                    index.setdefault(kind, []).append(resource)
+            object.__setattr__(self, "_index", index)
+        assert self._index is not None
+        return self._index
 
     def select(
         self,
@@ -75,20 +85,27 @@ class ResourceSet:
         A resource that fails validation is skipped and its type/id noted in `invalid`:
         a malformed record must not become a conclusion, nor fail the whole call.
         """
-        keep = frozenset(fields).union(("resourceType", "id")) if fields is not None else None
         resource_type = model.get_resource_type()
         chosen: list[R] = []
         for raw in self.raw(resource_type):
             if where is not None and not where(raw):
                 continue
-            if keep is not None:
-                raw = {key: value for key, value in raw.items() if key in keep}
-            parsed = parse_resource(model, raw)
-            if parsed is None:
-                self.invalid.append(f"{resource_type}/{raw.get('id', '?')}")
-                continue
-            chosen.append(parsed)
+            parsed = self.parse(model, raw, fields)
+            if parsed is not None:
+                chosen.append(parsed)
         return chosen
+
+    def parse(
+        self, model: type[R], raw: JsonObject, fields: Iterable[str] | None = None
+    ) -> R | None:
+        """Validate one resource (projected to `fields` if given); note it in `invalid` if bad."""
+        if fields is not None:
+            keep = frozenset(fields).union(("resourceType", "id"))
+            raw = {key: value for key, value in raw.items() if key in keep}
+        parsed = parse_resource(model, raw)
+        if parsed is None:
+            self.invalid.append(f"{model.get_resource_type()}/{raw.get('id', '?')}")
+        return parsed
 
 
 def parse_resource(model: type[R], raw: JsonObject) -> R | None:

@@ -44,6 +44,30 @@ def test_an_entered_in_error_newer_result_does_not_hide_the_valid_one() -> None:
     assert _labs(valid, wrong).latest("potassium").ref.id == "valid"  # type: ignore[union-attr]
 
 
+def test_a_malformed_newest_result_falls_back_to_the_previous_valid_one() -> None:
+    valid = make_observation("2823-3", 3.1, when=iso(10), resource_id="valid")
+    broken = make_observation("2823-3", 4.4, when=iso(1), resource_id="broken")
+    broken["valueQuantity"]["value"] = "four point four"
+    call = make_call([valid, broken])
+
+    labs = read_labs(call.data, knowledge(), AS_OF, 60)
+
+    assert labs.latest("potassium").ref.id == "valid"  # type: ignore[union-attr]
+    assert call.data.invalid == ["Observation/broken"]
+
+
+def test_only_the_newest_valid_result_is_validated() -> None:
+    newest = make_observation("2823-3", 3.9, when=iso(1), resource_id="newest")
+    older = [make_observation("2823-3", 4.0, when=iso(5 + i)) for i in range(5)]
+    older[0]["valueQuantity"]["value"] = "not validated, so not noticed"
+    call = make_call([*older, newest])
+
+    labs = read_labs(call.data, knowledge(), AS_OF, 60)
+
+    assert [r.ref.id for r in labs.results["potassium"]] == ["newest"]
+    assert call.data.invalid == []
+
+
 def test_unconvertible_unit_is_kept_but_unusable() -> None:
     result = _labs(make_observation("2823-3", 3.0, "mg")).latest("potassium")
     assert result is not None

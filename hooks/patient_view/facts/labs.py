@@ -7,13 +7,14 @@ is None when the unit cannot be converted, and rules then draw no conclusion fro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from fhir.resources.R4B.observation import Observation
 
-from hooks.fhirdata import JsonObject, ResourceSet, codings
+from hooks.fhirdata import JsonObject, ResourceSet
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge_schema import Analyte
@@ -37,8 +38,10 @@ LAB_FIELDS = (
 YEARS = frozenset({"a", "yr", "year", "years"})
 # A result time a few minutes ahead of the call is clock skew, not a future result.
 CLOCK_SKEW = timedelta(minutes=5)
-# Enough to survive a few invalid or unusable newest results, and to find a same-day albumin.
+# Enough to survive a few invalid newest results, and to find an albumin near a calcium.
 KEEP_PER_ANALYTE = 8
+# The calcium correction (rules/calcium.py) reads an albumin near the latest total calcium.
+ALBUMIN, CALCIUM_TOTAL = "albumin", "calcium_total"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,53 +207,102 @@ def _raw_when(raw: JsonObject) -> datetime | None:
     return None
 
 
-def _newest(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> set[int]:
-    """Raw-JSON pre-selection: the newest few valid numeric results per analyte.
+def _candidates(
+    data: ResourceSet, kb: KnowledgeBase, as_of: datetime
+) -> dict[str, list[JsonObject]]:
+    """Raw-JSON pre-selection: valid numeric results per analyte, newest first.
 
-    Rules read the latest result per analyte and an albumin near the latest calcium, so
-    validating a patient's whole history would only cost time.
+    Rules read the latest result per analyte (and an albumin near the latest calcium), so
+    validating a patient's whole history would only cost time. Albumin is not capped: the one
+    that corrects a calcium is chosen by date in `_albumin_near`.
     """
     loinc_system, table = kb.systems.loinc, kb.index.loinc_analyte
     valid = set(kb.labs.valid_statuses)
-    per_analyte: dict[str, list[tuple[datetime, int]]] = {}
-    for raw in data.raw("Observation"):
+    per_analyte: dict[str, list[tuple[datetime, int, JsonObject]]] = {}
+    for order, raw in enumerate(data.raw("Observation")):
         if raw.get("status") not in valid or not isinstance(raw.get("valueQuantity"), dict):
             continue
-        analyte = next(
-            (table[c] for s, c in codings(raw, "code") if s == loinc_system and c in table), None
-        )
-        when = _raw_when(raw)
-        if analyte is None or when is None or when > as_of + CLOCK_SKEW:
+        analyte = _raw_analyte(raw, loinc_system, table)
+        if analyte is None:
             continue
-        per_analyte.setdefault(analyte, []).append((when, id(raw)))
-    chosen: set[int] = set()
-    for found in per_analyte.values():
-        found.sort(key=lambda item: item[0], reverse=True)
-        chosen.update(ident for _, ident in found[:KEEP_PER_ANALYTE])
-    return chosen
+        when = _raw_when(raw)
+        if when is None or when > as_of + CLOCK_SKEW:
+            continue
+        per_analyte.setdefault(analyte, []).append((when, order, raw))
+    return {
+        analyte: [raw for _, _, raw in sorted(found, key=lambda item: item[:2], reverse=True)][
+            : None if analyte == ALBUMIN else KEEP_PER_ANALYTE
+        ]
+        for analyte, found in per_analyte.items()
+    }
+
+
+def _raw_analyte(raw: JsonObject, system: str, table: Mapping[str, str]) -> str | None:
+    """The analyte of a raw Observation's LOINC code; inlined because it runs per Observation."""
+    code = raw.get("code")
+    if type(code) is not dict:
+        return None
+    for coding in code.get("coding") or ():
+        if type(coding) is dict and coding.get("system") == system:
+            analyte = table.get(coding.get("code"))  # type: ignore[arg-type]
+            if analyte is not None:
+                return analyte
+    return None
 
 
 def read_labs(
     data: ResourceSet, kb: KnowledgeBase, as_of: datetime, min_age: int | None
 ) -> LabFacts:
-    """Valid results of every analyte the knowledge lists, newest first."""
+    """The newest valid result of every analyte the knowledge lists (and albumin near calcium).
+
+    Validation stops at an analyte's newest valid result: that is all the rules read.
+    """
+    candidates = _candidates(data, kb, as_of)
+    results: dict[str, tuple[LabResult, ...]] = {}
+    for analyte, raws in candidates.items():
+        if analyte != ALBUMIN:
+            results[analyte] = _first_valid(data, raws, kb, as_of, min_age, usable=False)
+    albumin = _albumin_near(candidates.get(ALBUMIN, []), results.get(CALCIUM_TOTAL, ()), kb)
+    results[ALBUMIN] = _first_valid(data, albumin, kb, as_of, min_age, usable=True)
+    return LabFacts({key: found for key, found in results.items() if found})
+
+
+def _albumin_near(
+    raws: list[JsonObject], calcium: tuple[LabResult, ...], kb: KnowledgeBase
+) -> list[JsonObject]:
+    """Albumins within the correction window of the latest calcium, closest first.
+
+    Without a calcium to correct, only the newest albumin matters.
+    """
+    if not calcium:
+        return raws[:1]
+    anchor, days = calcium[0].when, kb.labs.calcium_correction.max_days_apart
+    timed = [(when, raw) for raw in raws if (when := _raw_when(raw)) is not None]
+    close = [(abs(when - anchor), raw) for when, raw in timed if days_between(when, anchor) <= days]
+    return [raw for _, raw in sorted(close, key=lambda item: item[0])]
+
+
+def _first_valid(
+    data: ResourceSet,
+    raws: list[JsonObject],
+    kb: KnowledgeBase,
+    as_of: datetime,
+    min_age: int | None,
+    *,
+    usable: bool,
+) -> tuple[LabResult, ...]:
+    """Validate in order until one result qualifies (a malformed one is skipped and noted)."""
     loinc_system, table = kb.systems.loinc, kb.index.loinc_analyte
-    chosen = _newest(data, kb, as_of)
-    per_analyte: dict[str, list[LabResult]] = {}
-    for observation in data.select(
-        Observation, where=lambda raw: id(raw) in chosen, fields=LAB_FIELDS
-    ):
+    for raw in raws:
+        observation = data.parse(Observation, raw, LAB_FIELDS)
+        if observation is None:
+            continue
         loinc = next(
             c.code
             for c in codes_of(observation.code)
             if c.system == loinc_system and c.code in table
         )
         result = _result(observation, table[loinc], loinc, kb, as_of, min_age)
-        if result is not None:
-            per_analyte.setdefault(result.analyte, []).append(result)
-    return LabFacts(
-        {
-            key: tuple(sorted(found, key=lambda r: (r.when, r.ref.id), reverse=True))
-            for key, found in per_analyte.items()
-        }
-    )
+        if result is not None and (result.usable or not usable):
+            return (result,)
+    return ()
