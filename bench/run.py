@@ -53,7 +53,10 @@ class Options:
     duration: float = 15.0
     warmup: float = 2.0
     connections: int = 16
-    fallback_connections: int = 4
+    # One call at a time: the fallback target compares a call's latency with its slowest single
+    # query (concurrent queries cost the max, sequential ones the sum). Several calls at once
+    # would measure the bench FHIR server's CPU contention on the same two cores instead.
+    fallback_connections: int = 1
     rate: float = targets.HEAVY_RATE
     rate_duration: float = 30.0
     soak: float = 300.0

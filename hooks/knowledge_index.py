@@ -67,6 +67,7 @@ class KnowledgeIndex:
     atc_classes: tuple[tuple[str, str], ...]
     atc_local: tuple[str, ...]
     names: tuple[NamePattern, ...]
+    any_name: re.Pattern[str] | None
     routes: tuple[tuple[str, re.Pattern[str]], ...]
     ingredient_classes: Mapping[str, frozenset[str]]
     loinc_analyte: Mapping[str, str]
@@ -126,6 +127,10 @@ def _drug_tables(drugs: DrugsFile) -> dict[str, object]:
         "atc_classes": tuple(classes),
         "atc_local": tuple(_usable(drugs.local_atc_prefixes)),
         "names": tuple(names),
+        # One search that rules out most drugs (the irrelevant ones) before the per-ingredient loop.
+        "any_name": re.compile("|".join(f"(?:{n.pattern.pattern})" for n in names))
+        if names
+        else None,
         "routes": tuple(routes),
         "ingredient_classes": {
             key: frozenset(ingredient.classes) for key, ingredient in drugs.ingredients.items()

@@ -131,6 +131,8 @@ def match_concept(codes: tuple[Code, ...], words: str, kb: KnowledgeBase) -> Dru
     coded = _match_codes(codes, kb)
     if coded is not None:
         return coded
+    if not matches(kb.index.any_name, words):
+        return None
     found = frozenset(
         name.ingredient
         for name in kb.index.names
