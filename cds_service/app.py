@@ -77,6 +77,14 @@ def create_app(
         render_cards=card_renderer(registry),
         store=_make_store(settings, Path(app.instance_path)),
     )
+    if settings.CLOCK is not None:
+        fixed = settings.CLOCK
+        pipeline.clock = lambda: fixed
+        log_event(
+            logging.WARNING,
+            "CLOCK IS FIXED: rules judge recency against CDS_CLOCK, not the real date",
+            setting="CDS_CLOCK",
+        )
     authenticator = build_authenticator(settings, pipeline.store)
     app.extensions["cds"] = Runtime(settings, pipeline, authenticator)
     app.register_blueprint(bp)

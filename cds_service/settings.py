@@ -7,6 +7,7 @@ start-up: a mistyped security setting silently falling back to a default is a bu
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -56,6 +57,8 @@ class Settings(BaseModel):
     INSTANCE_PATH: Path | None = None
     KNOWLEDGE_DIR: Path = DEFAULT_KNOWLEDGE_DIR
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Development only: a fixed clock for the rules, to replay historical data (e.g. Synthea).
+    CLOCK: datetime | None = None
 
     # Outbound FHIR (prefetch fallback). Nothing outside the allowlist is ever contacted.
     FHIR_ALLOWLIST: StrList = Field(default_factory=list)
@@ -91,6 +94,22 @@ class Settings(BaseModel):
 
     # gunicorn's worker timeout (read by gunicorn_conf); every outbound deadline must fit in it.
     WORKER_TIMEOUT_SECONDS: int = Field(default=30, ge=5, le=600)
+
+    @field_validator("CLOCK", mode="before")
+    @classmethod
+    def _clock_day_or_instant(cls, value: object) -> object:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = value.isoformat()
+        if isinstance(value, str) and len(value) == 10:
+            return f"{value}T00:00:00+00:00"
+        return value
+
+    @field_validator("CLOCK")
+    @classmethod
+    def _clock_is_utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
     @field_validator("PUBLIC_BASE_URL")
     @classmethod

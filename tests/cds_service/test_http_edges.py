@@ -34,7 +34,7 @@ def test_preflight_is_answered_without_auth_and_allows_our_headers(tmp_path: Pat
     assert "Access-Control-Allow-Credentials" not in response.headers
 
 
-def test_jwt_mode_without_verification_fails_closed_with_bare_401(tmp_path: Path) -> None:
+def test_jwt_mode_without_trusted_issuers_fails_closed_with_bare_401(tmp_path: Path) -> None:
     app = make_app(tmp_path, AUTH="jwt")
 
     response = app.test_client().get("/cds-services")

@@ -89,3 +89,27 @@ def test_a_broken_knowledge_folder_stops_start_up(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError):
         create_app(base_config(tmp_path, KNOWLEDGE_DIR=str(bad)))
+
+
+def test_a_fixed_clock_is_used_by_the_rules_and_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import UTC, datetime
+
+    app = create_app(base_config(tmp_path, CLOCK="2021-04-01"))
+
+    assert app.extensions["cds"].pipeline.clock() == datetime(2021, 4, 1, tzinfo=UTC)
+    assert "CLOCK IS FIXED" in caplog.text
+
+
+def test_without_a_fixed_clock_the_rules_use_the_real_time(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    app = create_app(base_config(tmp_path))
+
+    assert abs(app.extensions["cds"].pipeline.clock() - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+def test_an_unparseable_clock_stops_start_up() -> None:
+    with pytest.raises(ConfigError, match="CDS_CLOCK"):
+        load_settings({"CLOCK": "last tuesday"})
