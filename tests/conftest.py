@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -58,6 +61,20 @@ def app(tmp_path: Path) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+def wait_healthy(base: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    """Poll /healthz of a server we started until it answers; fail if it dies or times out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, "the server exited while starting"
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.1)
 
 
 def require_or_skip(reason: str) -> None:

@@ -5,7 +5,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ from flask import Flask
 
 from cds_service.cli import main
 from tests.cds_service.support import PATIENT, full_request
+from tests.conftest import wait_healthy
 
 
 def write(tmp_path: Path, name: str, body: object) -> Path:
@@ -127,15 +127,7 @@ def test_the_real_server_serves_discovery_and_a_hook_call(app: Flask, tmp_path: 
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+        wait_healthy(base, server)
         discovery = httpx.get(f"{base}/cds-services", timeout=5)
         call = httpx.post(
             f"{base}/cds-services/knee-spasm-review", json=full_request(app), timeout=5

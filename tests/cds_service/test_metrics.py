@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from hooks.registry import HookCall, Prefetch, cds_service
 from tests.cds_service.support import SERVICE, URL, full_request, templates
 from tests.cds_service.test_cli import free_port
 from tests.cds_service.test_feedback import ACCEPTED, FEEDBACK_URL, OVERRIDDEN, issue_card
-from tests.conftest import base_config, log_lines
+from tests.conftest import base_config, log_lines, wait_healthy
 
 ROUTE = "/cds-services/<service_id>"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -313,16 +312,7 @@ def gunicorn_server(tmp_path: Path) -> Iterator[str]:
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.communicate()[1].decode()[-2000:]
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.1)
+        wait_healthy(base, server)
         yield base
     finally:
         server.terminate()
