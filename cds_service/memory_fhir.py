@@ -49,14 +49,23 @@ class MemoryFhir:
         """Ids of the Patient resources held."""
         return [p["id"] for p in self.by_type.get("Patient", [])]
 
-    def get(self, query: str, base: str, page_size: int = 50) -> JsonObject | None:
-        """Answer `Type/id` or `Type?params` (relative to `base`); None means 404."""
+    def get(
+        self, query: str, base: str, page_size: int = 50, *, paged: bool = True
+    ) -> JsonObject | None:
+        """Answer `Type/id` or `Type?params` (relative to `base`); None means 404.
+
+        `paged=False` returns every match in one Bundle, whatever `_count` asks: a prefetch
+        value built offline has no server to fetch a next page from.
+        """
         parts = urlsplit(query)
         path = parts.path.strip("/")
         if "/" in path:
             kind, _, rid = path.partition("/")
             return next((r for r in self.by_type.get(kind, []) if r.get("id") == rid), None)
         params = parse_qsl(parts.query, keep_blank_values=True)
+        if not paged:
+            params = [(name, value) for name, value in params if name != "_count"]
+            page_size = 10**9
         return self._search(path, params, base, page_size)
 
     def _search(
@@ -160,7 +169,7 @@ def build_request(
         query = template.replace("{{context.patientId}}", patient_id).replace(
             "{{context.userId}}", user_id
         )
-        prefetch[key] = fhir.get(query, base="urn:memory", page_size=100_000)
+        prefetch[key] = fhir.get(query, base="urn:memory", paged=False)
     return {
         "hook": hook,
         "hookInstance": hook_instance,

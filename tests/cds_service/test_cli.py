@@ -142,3 +142,25 @@ def test_the_real_server_serves_discovery_and_a_hook_call(app: Flask, tmp_path: 
     assert call.json() == {"cards": []}
     assert ready.status_code == 200
     assert b'"POST /cds-services/knee-spasm-review HTTP/1.1" 200' in access_log
+
+
+def test_evaluate_answers_a_template_in_full_past_its_count(tmp_path: Path) -> None:
+    """A bundle with more matching labs than the template's _count needs no next page."""
+    labs = [
+        {
+            "resourceType": "Observation",
+            "id": f"k{i}",
+            "status": "final",
+            "subject": {"reference": f"Patient/{PATIENT['id']}"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3"}]},
+            "effectiveDateTime": "2021-03-01T00:00:00Z",
+            "valueQuantity": {"value": 4.1, "unit": "mmol/L"},
+        }
+        for i in range(600)
+    ]
+    entries = [{"resource": r} for r in [PATIENT, *labs]]
+    path = write(tmp_path, "bundle.json", {"resourceType": "Bundle", "entry": entries})
+
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--as-of", "2021-04-01"])
+
+    assert result.exit_code == 0, result.stderr
