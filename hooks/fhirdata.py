@@ -29,10 +29,15 @@ class KeyStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PrefetchValue:
-    """The resources behind one prefetch key, in the order the server returned them."""
+    """The resources behind one prefetch key, in the order the server returned them.
+
+    `complete` is False when the set is known to lack records (a `next` page that could not
+    be fetched): rules must not conclude from the absence of a record in it.
+    """
 
     status: KeyStatus
     resources: tuple[JsonObject, ...] = ()
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,11 @@ class ResourceSet:
         """Status of a key; a key the service never declared counts as unavailable."""
         value = self.values.get(key)
         return value.status if value else KeyStatus.UNAVAILABLE
+
+    def complete(self, key: str) -> bool:
+        """Whether a key's data is whole; an unavailable or undeclared key is not."""
+        value = self.values.get(key)
+        return value is not None and value.complete and value.status is not KeyStatus.UNAVAILABLE
 
     def raw(self, resource_type: str) -> Iterator[JsonObject]:
         """Every resource of a type across keys, deduplicated by id."""

@@ -98,3 +98,20 @@ def test_every_projection_keeps_what_r4_requires(model: Any, fields: tuple[str, 
     assert resources
     assert data.invalid == []
     assert len(chosen) == len(resources)
+
+
+def test_a_key_is_complete_only_when_its_data_is_whole_and_available() -> None:
+    data = ResourceSet(
+        {
+            "sent": PrefetchValue(KeyStatus.PREFETCHED, ()),
+            "paged": PrefetchValue(KeyStatus.FETCHED, (), complete=False),
+            "none": PrefetchValue(KeyStatus.NULL),
+            "gone": PrefetchValue(KeyStatus.UNAVAILABLE),
+        }
+    )
+
+    assert data.complete("sent")
+    assert data.complete("none")  # the client said no data exists: that is whole
+    assert not data.complete("paged")
+    assert not data.complete("gone")
+    assert not data.complete("never-declared")
