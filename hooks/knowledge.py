@@ -7,6 +7,8 @@ tables in `hooks.knowledge_index`. No clinical content lives in this module.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,7 @@ DEFAULT_DIR = Path(__file__).resolve().parent.parent / "knowledge"
 M = TypeVar("M", bound=BaseModel)
 # The C loader when libyaml is present: same safe subset, about ten times faster at start-up.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-__all__ = ["DEFAULT_DIR", "KnowledgeBase", "KnowledgeError", "load_knowledge"]
+__all__ = ["DEFAULT_DIR", "KnowledgeBase", "KnowledgeError", "content_digest", "load_knowledge"]
 
 FILE_MODELS: dict[str, type[BaseModel]] = {
     "sources.yaml": SourcesFile,
@@ -105,10 +107,7 @@ class KnowledgeBase:
 
 
 def _read_model(path: Path, model: type[M]) -> M:
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - safe
-    except (OSError, yaml.YAMLError) as exc:
-        raise KnowledgeError(f"{path.name}: {exc}") from exc
+    data = _load_yaml(path)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -123,17 +122,35 @@ def _read_files(directory: Path, manifest: Manifest) -> dict[str, BaseModel]:
         missing = sorted(set(FILE_MODELS) - listed)
         unknown = sorted(listed - set(FILE_MODELS))
         raise KnowledgeError(f"manifest.yaml: files: missing {missing}, unknown {unknown}")
-    files: dict[str, BaseModel] = {}
-    for name in manifest.files:
-        model = _read_model(directory / name, FILE_MODELS[name])
-        version = getattr(model, "knowledge_version", None)
-        if version != manifest.knowledge_version:
-            raise KnowledgeError(
-                f"{name}: knowledge_version: {version} differs from manifest "
-                f"{manifest.knowledge_version}"
-            )
-        files[name] = model
-    return files
+    return {name: _read_model(directory / name, FILE_MODELS[name]) for name in manifest.files}
+
+
+def content_digest(directory: Path = DEFAULT_DIR) -> str:
+    """SHA-256 of the knowledge content: every listed file and the manifest, as parsed data.
+
+    Comments and layout do not count; any change to a value does. The manifest's own
+    `knowledge_version` is left out, so the digest names the content a version stands for
+    (knowledge/CHANGELOG.md records it in the version's heading).
+    """
+    manifest = _load_yaml(directory / "manifest.yaml")
+    if not isinstance(manifest, dict):
+        raise KnowledgeError("manifest.yaml: (root): not a mapping")
+    digest = hashlib.sha256()
+    content = {key: value for key, value in manifest.items() if key != "knowledge_version"}
+    parts: list[tuple[str, object]] = [("manifest.yaml", content)]
+    parts += [(name, _load_yaml(directory / name)) for name in manifest.get("files", ())]
+    for name, data in parts:
+        digest.update(name.encode() + b"\0")
+        digest.update(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _load_yaml(path: Path) -> object:
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - safe
+    except (OSError, yaml.YAMLError) as exc:
+        raise KnowledgeError(f"{path.name}: {exc}") from exc
 
 
 def _get(files: Mapping[str, BaseModel], name: str, model: type[M]) -> M:

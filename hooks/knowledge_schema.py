@@ -30,10 +30,9 @@ class Frozen(BaseModel):
 
 
 class Versioned(Frozen):
-    """Every knowledge file states its schema and knowledge versions."""
+    """Every knowledge file states its schema version; the knowledge version is the manifest's."""
 
     schema_version: Literal[1]
-    knowledge_version: SemVer
 
 
 class CodeEntry(Frozen):
@@ -87,8 +86,9 @@ class Systems(Frozen):
 
 
 class Manifest(Versioned):
-    """`manifest.yaml`: the files that make up one knowledge set."""
+    """`manifest.yaml`: the files that make up one knowledge set, and its one version."""
 
+    knowledge_version: SemVer
     files: tuple[Text, ...]
     systems: Systems
 

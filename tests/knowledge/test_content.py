@@ -91,9 +91,3 @@ def test_the_whole_catalogue_is_present() -> None:
 def test_garrison_is_cited_only_for_diuretics_statins_and_labas() -> None:
     citing = {rule.id for rule in knowledge().rules if "GAR" in rule.sources}
     assert citing == {"A1", "A1b", "A3", "A4"}
-
-
-def test_every_file_carries_the_manifest_knowledge_version() -> None:
-    kb = knowledge()
-    files = (kb.triggers, kb.drugs, kb.labs, kb.conditions, kb.cards)
-    assert {f.knowledge_version for f in files} == {kb.version}
