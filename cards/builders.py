@@ -10,8 +10,11 @@ Signature:
 
 One card at most per family, in catalogue order, and only when a family has a finding that
 fired (conclusive, or an ungraded value to review); "no conclusion" findings are listed on a
-card but never make one. Indicator = the most severe finding; summary = that finding's
-template; suggestions are deduplicated across cards.
+card but never make one, and advice rides on the first card that is not critical. Indicator =
+the most severe finding; summary = that finding's template. Each suggested order appears once,
+on the card of the most severe finding that asks for it: its ServiceRequest is `stat` when that
+finding is critical (else the finding's own priority), names the finding in `reasonCode`, and
+is marked recommended only from a warning or critical finding (info = awareness only).
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from cards.catalogue import CardCatalogue, OrderSpec
 from cards.detail import render_detail
 from cards.model import Action, Card, Coding, Link, OverrideReason, Source, Suggestion
 from cards.wording import render_summary
-from hooks.findings import Family, Finding, FindingStatus
+from hooks.findings import Family, Finding, FindingStatus, Severity
 
 UuidFactory = Callable[[], UUID | str]
 FIRES = frozenset({FindingStatus.CONCLUSIVE, FindingStatus.UNGRADED})
+STAT = "stat"
 
 
 def _display_order(findings: Iterable[Finding]) -> list[Finding]:
@@ -43,9 +47,11 @@ def _display_order(findings: Iterable[Finding]) -> list[Finding]:
     return [finding for _, finding in indexed]
 
 
-def service_request(code: Any, patient_id: str) -> dict[str, Any]:
-    """A draft, proposed ServiceRequest for one LOINC test or the neurology referral."""
-    return {
+def service_request(
+    code: Any, patient_id: str, priority: str | None = None, reason: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A draft, proposed ServiceRequest for one test or referral, with its priority and reason."""
+    request: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",
         "intent": "proposal",
@@ -55,18 +61,40 @@ def service_request(code: Any, patient_id: str) -> dict[str, Any]:
         },
         "subject": {"reference": f"Patient/{patient_id}"},
     }
+    if priority:
+        request["priority"] = priority
+    if reason:
+        request["reasonCode"] = [reason]
+    return request
 
 
-def _suggestion(order: OrderSpec, patient_id: str, uuid_factory: UuidFactory) -> Suggestion:
+def _reason(finding: Finding, catalogue: CardCatalogue) -> dict[str, Any]:
+    """ReasonCode naming the finding: its coded disorder when known, and its summary as text."""
+    reason: dict[str, Any] = {"text": render_summary(finding, catalogue)}
+    if finding.reason is not None:
+        code = finding.reason
+        reason["coding"] = [{"system": code.system, "code": code.code, "display": code.display}]
+    return reason
+
+
+def _suggestion(
+    order: OrderSpec,
+    owner: Finding,
+    catalogue: CardCatalogue,
+    patient_id: str,
+    uuid_factory: UuidFactory,
+) -> Suggestion:
+    priority = STAT if owner.severity is Severity.CRITICAL else owner.priority
+    reason = _reason(owner, catalogue)
     return Suggestion(
         label=order.label,
         uuid=str(uuid_factory()),
-        is_recommended=order.recommended,
+        is_recommended=order.recommended and owner.severity is not Severity.INFO,
         actions=[
             Action(
                 type="create",
                 description=f"{order.label}: {code.display}",
-                resource=service_request(code, patient_id),
+                resource=service_request(code, patient_id, priority, reason),
             )
             for code in order.codes
         ],
@@ -125,17 +153,19 @@ def _card(
     catalogue: CardCatalogue,
     patient_id: str,
     uuid_factory: UuidFactory,
-    ordered: set[str],
+    owners: dict[str, Finding],
 ) -> Card | None:
     ordered_findings = _display_order(findings)
     firing = [f for f in ordered_findings if f.status in FIRES]
     if not firing:
         return None
     top = firing[0]
-    orders = [key for f in firing for key in f.orders if key in catalogue.orders]
-    fresh = [key for key in dict.fromkeys(orders) if key not in ordered]
-    ordered.update(fresh)
-    suggestions = [_suggestion(catalogue.orders[key], patient_id, uuid_factory) for key in fresh]
+    keys = dict.fromkeys(key for f in firing for key in f.orders if key in catalogue.orders)
+    suggestions = [
+        _suggestion(catalogue.orders[key], owners[key], catalogue, patient_id, uuid_factory)
+        for key in keys
+        if owners.get(key) in firing
+    ]
     return Card(
         uuid=str(uuid_factory()),
         summary=render_summary(top, catalogue),
@@ -148,9 +178,37 @@ def _card(
             OverrideReason(system=catalogue.override_system, code=code, display=display)
             for code, display in catalogue.override_reasons
         ],
-        links=_links(firing, catalogue) or None,
+        links=_links(
+            [*firing, *(f for f in findings if f.status is FindingStatus.ADVICE)], catalogue
+        )
+        or None,
         extension=_machine_readable(ordered_findings, catalogue),
     )
+
+
+def _owners(by_family: dict[Family, list[Finding]], families: list[Family]) -> dict[str, Finding]:
+    """For each order, the finding whose card carries it: the most severe, then the first."""
+    owners: dict[str, Finding] = {}
+    for family in families:
+        for finding in _display_order(by_family[family]):
+            if finding.status not in FIRES:
+                continue
+            for key in finding.orders:
+                held = owners.get(key)
+                if held is None or finding.severity.rank > held.severity.rank:
+                    owners[key] = finding
+    return owners
+
+
+def _with_advice(
+    by_family: dict[Family, list[Finding]], families: list[Family], advice: list[Finding]
+) -> None:
+    """Advice joins the first family whose card will exist and is not critical."""
+    for family in families:
+        firing = [f for f in by_family[family] if f.status in FIRES]
+        if firing and max(f.severity.rank for f in firing) < Severity.CRITICAL.rank:
+            by_family[family].extend(advice)
+            return
 
 
 def build_cards(
@@ -162,12 +220,17 @@ def build_cards(
 ) -> list[Card]:
     """At most one card per family, families in catalogue order."""
     by_family: dict[Family, list[Finding]] = {}
+    advice: list[Finding] = []
     for finding in findings:
-        by_family.setdefault(finding.family, []).append(finding)
+        if finding.status is FindingStatus.ADVICE:
+            advice.append(finding)
+        else:
+            by_family.setdefault(finding.family, []).append(finding)
     families = sorted(by_family, key=lambda family: catalogue.families[family].order)
-    ordered: set[str] = set()
+    _with_advice(by_family, families, advice)
+    owners = _owners(by_family, families)
     cards = [
-        _card(family, by_family[family], catalogue, patient_id, uuid_factory, ordered)
+        _card(family, by_family[family], catalogue, patient_id, uuid_factory, owners)
         for family in families
     ]
     return [card for card in cards if card is not None]

@@ -78,6 +78,8 @@ class Wording:
     reported_label: str
     sources_label: str
     ungraded_status: str
+    management_heading: str
+    list_all: str = "{init} and {last}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ def _wording(kb: KnowledgeBase) -> Wording:
         list_two=lists.two,
         list_more_one=lists.more_one,
         list_more=lists.more,
+        list_all=lists.all,
         **detail.model_dump(),
     )
 

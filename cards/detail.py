@@ -89,16 +89,30 @@ def _references(findings: Sequence[Finding], catalogue: CardCatalogue) -> list[s
     return lines
 
 
+def _advice(findings: Sequence[Finding], catalogue: CardCatalogue) -> list[str]:
+    lines = []
+    for finding in findings:
+        lines.append(f"- {escape(render_summary(finding, catalogue, limit=10_000))}")
+        note = catalogue.templates[finding.template].note
+        if note:
+            lines.append(f"- {escape(note)}")
+    return lines
+
+
 def render_detail(findings: Sequence[Finding], catalogue: CardCatalogue) -> str:
     """The markdown detail of one card; `findings` are already in display order."""
     words = catalogue.wording
-    shown = [f for f in findings if f.status is not FindingStatus.NO_CONCLUSION]
+    hidden = (FindingStatus.NO_CONCLUSION, FindingStatus.ADVICE)
+    shown = [f for f in findings if f.status not in hidden]
     unused = [f for f in findings if f.status is FindingStatus.NO_CONCLUSION]
+    advice = [f for f in findings if f.status is FindingStatus.ADVICE]
     parts = ["\n".join(_complaint(findings, catalogue)), words.findings_heading]
     blocks = [_finding_block(n, f, catalogue) for n, f in enumerate(shown, start=1)]
     parts.append("\n".join(line for block in blocks for line in block))
     if unused:
         lines = [f"- {escape(c)}" for f in unused for c in f.caveats]
         parts += [words.no_conclusion_heading, "\n".join(lines)]
-    parts += [words.references_heading, "\n".join(_references(shown, catalogue))]
+    if advice:
+        parts += [words.management_heading, "\n".join(_advice(advice, catalogue))]
+    parts += [words.references_heading, "\n".join(_references([*shown, *advice], catalogue))]
     return "\n\n".join(parts)

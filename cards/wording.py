@@ -23,13 +23,15 @@ class _Blank(dict[str, str]):
 
 
 def join_list(items: tuple[str, ...], wording: Wording, short: bool = False) -> str:
-    """Join names: X / X and Y / X and 1 other / X and 2 others."""
+    """Join names: X / X and Y / X, Y and Z; short: X and 1 other / X and 2 others."""
     if not items:
         return ""
     if len(items) == 1:
         return wording.list_one.format(first=items[0])
     if len(items) == 2 and not short:
         return wording.list_two.format(first=items[0], second=items[1])
+    if not short:
+        return wording.list_all.format(init=", ".join(items[:-1]), last=items[-1])
     rest = len(items) - 1
     template = wording.list_more_one if rest == 1 else wording.list_more
     return template.format(first=items[0], n=rest)

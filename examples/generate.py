@@ -97,7 +97,7 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "low-potassium-on-furosemide": [
         patient("1951-02-14"),
         complaint(),
-        medication("furosemide", "313988", "Furosemide 40 MG Oral Tablet", "2025-06-01"),
+        medication("furosemide", "313988", "Furosemide 40 MG Oral Tablet", "2026-06-01"),
         lab(
             "k",
             "2823-3",
@@ -125,6 +125,7 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
         complaint(),
         condition("fasciculation", "R25.3", "Fasciculation"),
         condition("weakness", "M62.81", "Muscle weakness (generalized)"),
+        condition("atrophy", "M62.561", "Muscle wasting and atrophy, right lower leg"),
     ],
 }
 

@@ -58,6 +58,19 @@ class ResourceSet:
         value = self.values.get(key)
         return value is not None and value.complete and value.status is not KeyStatus.UNAVAILABLE
 
+    def complete_type(self, resource_type: str) -> bool:
+        """Whether every record of a type that the client or server has is here.
+
+        False when an incomplete key holds that type, or holds nothing to tell its type by.
+        """
+        for value in self.values.values():
+            if value.complete:
+                continue
+            kinds = {r.get("resourceType") for r in value.resources}
+            if not kinds or resource_type in kinds:
+                return False
+        return True
+
     def raw(self, resource_type: str) -> Iterator[JsonObject]:
         """Every resource of a type across keys, deduplicated by id."""
         return iter(self._by_type().get(resource_type, ()))

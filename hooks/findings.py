@@ -42,11 +42,14 @@ class FindingStatus(StrEnum):
     applicable threshold (a child's result without a laboratory range): shown, never judged.
     NO_CONCLUSION: data present but unusable (unconvertible unit); listed on a family's card,
     never a card on its own.
+    ADVICE: management advice (stretching for cramps) carried by the first card that is not
+    critical; never a card on its own.
     """
 
     CONCLUSIVE = "conclusive"
     UNGRADED = "ungraded"
     NO_CONCLUSION = "no-conclusion"
+    ADVICE = "advice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,15 @@ class ResourceRef:
     def reference(self) -> str:
         """Relative reference, `Type/id`."""
         return f"{self.resource_type}/{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRef:
+    """A coding naming what a finding is about (the reasonCode of the orders it suggests)."""
+
+    system: str
+    code: str
+    display: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +104,8 @@ class Finding:
     `caveats` say where the rule could not conclude (stale lab, unconvertible unit).
     `subject` is the (analyte, Observation id) a lab finding is about, for deduplication.
     `context` is why the rule ran at all (the complaint), rendered once per card.
+    `reason` codes the finding for its orders' reasonCode; `priority` is the ServiceRequest
+    priority its orders need below critical (a critical finding's orders are always stat).
     """
 
     rule_id: str
@@ -108,3 +122,5 @@ class Finding:
     items: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     subject: tuple[str, str] | None = None
     context: tuple[Evidence, ...] = ()
+    reason: CodeRef | None = None
+    priority: str | None = None

@@ -24,6 +24,7 @@ from hooks.knowledge_schema import (
     Analyte,
     ConditionsFile,
     DrugsFile,
+    GradingPolicy,
     KnowledgeError,
     LabsFile,
     Manifest,
@@ -64,6 +65,7 @@ class KnowledgeBase:
     labs: LabsFile
     conditions: ConditionsFile
     rules: tuple[RuleDef, ...]
+    grading_policy: GradingPolicy
     wording: Mapping[str, str]
     cards: CardsFile
     index: KnowledgeIndex
@@ -89,16 +91,24 @@ class KnowledgeBase:
         return self.wording[key].format_map(values)
 
     def prefetch_loinc(self) -> tuple[str, ...]:
-        """LOINC codes of every analyte an enabled rule reads (erratum 5: generated, not typed)."""
+        """LOINC codes for the prefetch, generated from the knowledge (erratum 5).
+
+        Every analyte an enabled rule reads, and the pregnancy-status code when a rule reads
+        pregnancy.
+        """
         analytes: list[str] = []
         for rule in self.enabled_rules:
             analytes.extend(a for a in rule.inputs.labs if a not in analytes)
-        return tuple(
+        codes = [
             entry.code
             for key in analytes
             for entry in self.labs.analytes[key].loinc
             if entry.usable
-        )
+        ]
+        status = self.conditions.pregnancy.status_loinc
+        if status.usable and any("pregnancy" in r.inputs.conditions for r in self.enabled_rules):
+            codes.append(status.code)
+        return tuple(codes)
 
     def complaint_snomed(self) -> tuple[str, ...]:
         """Verified SNOMED CT complaint and knee codes, for the symptom Observation query."""
@@ -177,6 +187,7 @@ def load_knowledge(directory: Path = DEFAULT_DIR) -> KnowledgeBase:
         labs=labs,
         conditions=conditions,
         rules=rules.rules,
+        grading_policy=rules.grading_policy,
         wording=rules.wording,
         cards=_get(files, "cards.yaml", CardsFile),
         index=build_index(triggers, drugs, labs, conditions),

@@ -37,6 +37,7 @@ class ListJoiners(Frozen):
     two: Text
     more_one: Text
     more: Text
+    all: Text
 
 
 class TemplateDef(Frozen):
@@ -53,11 +54,19 @@ class OrderTest(CodeEntry):
 
 
 class OrderDef(Frozen):
-    """A suggestion: one draft ServiceRequest per test."""
+    """A suggestion: one draft ServiceRequest per test.
+
+    `measures`: the analytes (labs.yaml keys) the order measures; an order is not suggested
+    when all of them have a recent usable result (the card shows those results instead).
+    `recommended`: may be marked recommended (still only on a warning or critical finding).
+    `critical_only`: suggested only by a critical finding (an ECG for a critical electrolyte).
+    """
 
     label: Text
     recommended: bool
     tests: tuple[OrderTest, ...] = Field(min_length=1)
+    measures: tuple[Key, ...] = ()
+    critical_only: bool = False
 
 
 class OverrideReasonDef(Frozen):
@@ -86,6 +95,7 @@ class DetailWording(Frozen):
     reported_label: Text
     sources_label: Text
     ungraded_status: Text
+    management_heading: Text
 
 
 class CardsFile(Versioned):

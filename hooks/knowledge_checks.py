@@ -19,7 +19,7 @@ from hooks.knowledge_schema import CodeEntry, KnowledgeError, Product
 if TYPE_CHECKING:
     from hooks.knowledge import KnowledgeBase
 
-PLACEHOLDERS = frozenset({"drug", "value", "unit", "date", "n", "dx", "analyte"})
+PLACEHOLDERS = frozenset({"drug", "value", "unit", "date", "n", "dx", "analyte", "age", "reason"})
 UCUM_SHAPE = re.compile(r"^[A-Za-z0-9\[\]{}._/%*^\-]+$")
 ALL_FAMILIES = frozenset({"medications", "labs", "neurology"})
 
@@ -67,7 +67,7 @@ def _files(kb: KnowledgeBase) -> dict[str, BaseModel]:
 
 def check_sources_and_flags(kb: KnowledgeBase) -> None:
     """Every `sources` key resolves; an M/LOOKUP code is never switched on for matching."""
-    roots: dict[str, object] = {**_files(kb), "rules.yaml": kb.rules}
+    roots: dict[str, object] = {**_files(kb), "rules.yaml": (kb.grading_policy, *kb.rules)}
     for name, root in roots.items():
         for path, node in _walk(root, name.removesuffix(".yaml")):
             for key in getattr(node, "sources", ()) or ():
@@ -87,23 +87,21 @@ def check_units(kb: KnowledgeBase) -> None:
         for unit, factor in analyte.conversions.items():
             if not UCUM_SHAPE.match(unit) or factor <= 0:
                 _fail(f"{where}.conversions.{unit}: not a UCUM unit with a positive factor")
-        for name, threshold in analyte.thresholds.items():
-            units = set(threshold.values)
-            if analyte.canonical_unit not in units or not units <= set(analyte.conversions):
-                _fail(
-                    f"{where}.thresholds.{name}.values: units must be convertible, canonical first"
-                )
+        for unit in analyte.approximate_units:
+            if unit not in analyte.conversions:
+                _fail(f"{where}.approximate_units.{unit}: not one of its conversions")
+        for name, limits in analyte.thresholds.items():
+            for number, threshold in enumerate(limits):
+                units = set(threshold.values)
+                if analyte.canonical_unit not in units or not units <= set(analyte.conversions):
+                    _fail(
+                        f"{where}.thresholds.{name}.{number}.values: units must be convertible, "
+                        "canonical first"
+                    )
         known.update(analyte.conversions)
     for alias, target in kb.labs.unit_aliases.items():
         if target not in known:
             _fail(f"labs.yaml: unit_aliases.{alias}: {target!r} is no analyte's unit")
-    recency = kb.labs.depleting_drug_recency
-    for key in recency.analytes:
-        if key not in kb.labs.analytes:
-            _fail(f"labs.yaml: depleting_drug_recency.analytes: unknown analyte {key!r}")
-    for key in recency.drug_classes:
-        if key not in kb.drugs.classes:
-            _fail(f"labs.yaml: depleting_drug_recency.drug_classes: unknown class {key!r}")
     correction = kb.labs.calcium_correction
     for analyte_key, unit in (
         ("calcium_total", correction.calcium_unit),
@@ -111,6 +109,33 @@ def check_units(kb: KnowledgeBase) -> None:
     ):
         if unit not in kb.labs.analytes[analyte_key].conversions:
             _fail(f"labs.yaml: calcium_correction: {unit!r} is not a {analyte_key} unit")
+
+
+def check_policies(kb: KnowledgeBase) -> None:
+    """The repletion and escalation policies name existing analytes, classes and groups."""
+    repletion, escalation = kb.labs.repletion, kb.labs.escalation
+    analytes = (*repletion.analytes, *repletion.supplements, *escalation.analytes)
+    classes = (
+        *repletion.high_risk_classes,
+        *repletion.altering_classes,
+        *(key for keys in repletion.supplements.values() for key in keys),
+        *(key for pair in repletion.unsafe_pairs for key in pair),
+        *escalation.drug_classes,
+    )
+    groups = (
+        *repletion.high_risk_conditions,
+        *repletion.unsafe_conditions,
+        *escalation.conditions,
+        *escalation.new_conditions,
+    )
+    for names, known, what in (
+        (analytes, kb.labs.analytes, "analyte"),
+        (classes, kb.drugs.classes, "drug class"),
+        (groups, kb.conditions.groups, "condition group"),
+    ):
+        for name in names:
+            if name not in known:
+                _fail(f"labs.yaml: repletion/escalation: unknown {what} {name!r}")
 
 
 def check_drugs(kb: KnowledgeBase) -> None:
@@ -128,9 +153,10 @@ def check_drugs(kb: KnowledgeBase) -> None:
         for route in cls.systemic_routes or ():
             if route not in drugs.routes:
                 _fail(f"drugs.yaml: classes.{key}.systemic_routes: unknown route {route!r}")
-        for analyte in cls.depletes:
-            if analyte not in kb.labs.analytes:
-                _fail(f"drugs.yaml: classes.{key}.depletes: unknown analyte {analyte!r}")
+        for field, analytes in (("depletes", cls.depletes), ("raises", cls.raises)):
+            for analyte in analytes:
+                if analyte not in kb.labs.analytes:
+                    _fail(f"drugs.yaml: classes.{key}.{field}: unknown analyte {analyte!r}")
 
 
 def _check_format(text: str, where: str, allowed: frozenset[str] | None) -> None:
@@ -151,6 +177,9 @@ def check_cards(kb: KnowledgeBase) -> None:
     for key, template in cards.templates.items():
         _check_format(template.summary, f"cards.yaml: templates.{key}.summary", PLACEHOLDERS)
     for key, order in cards.orders.items():
+        for analyte in order.measures:
+            if analyte not in kb.labs.analytes:
+                _fail(f"cards.yaml: orders.{key}.measures: unknown analyte {analyte!r}")
         for number, test in enumerate(order.tests):
             if not test.usable:
                 _fail(
@@ -184,6 +213,21 @@ def _check_rule_refs(kb: KnowledgeBase, rule_ids: set[str]) -> None:
                     _fail(f"{where}.template_sources.{template}: unknown source key {key!r}")
 
 
+def _check_citations(kb: KnowledgeBase) -> None:
+    """An enabled rule cites only verified sources: never "unverified citation" on a card."""
+    for rule in kb.rules:
+        if not rule.enabled:
+            continue
+        cited = {*rule.sources, *(k for keys in rule.template_sources.values() for k in keys)}
+        for key in sorted(cited):
+            source = kb.sources.get(key)
+            if source is not None and source.flag not in ("V", "V*"):
+                _fail(
+                    f"rules.yaml: rules[{rule.id}].sources: {key!r} is unverified ({source.flag}); "
+                    "cite a verified source or disable the rule"
+                )
+
+
 def _check_implementation(kb: KnowledgeBase, rule_id: str, impl: Implementation) -> None:
     rule = kb.rule(rule_id)
     where = f"rules.yaml: rules[{rule_id}]"
@@ -205,6 +249,7 @@ def check_rules(kb: KnowledgeBase, implementations: Mapping[str, Implementation]
             _fail(f"rules.yaml: rules[{rule.id}].id: duplicate")
         rule_ids.add(rule.id)
     _check_rule_refs(kb, rule_ids)
+    _check_citations(kb)
     for rule_id in sorted(rule_ids):
         impl = implementations.get(rule_id)
         if impl is None:
@@ -223,6 +268,7 @@ def check_knowledge(
         implementations = IMPLEMENTATIONS
     check_sources_and_flags(kb)
     check_units(kb)
+    check_policies(kb)
     check_drugs(kb)
     check_cards(kb)
     check_rules(kb, implementations)

@@ -73,10 +73,15 @@ class KnowledgeIndex:
     loinc_analyte: Mapping[str, str]
     group_snomed: Mapping[str, frozenset[str]]
     group_icd: tuple[tuple[str, str], ...]
+    group_icd_excluded: tuple[tuple[str, str], ...]
     complaint_snomed: frozenset[str]
     complaint_icd: tuple[str, ...]
     complaint_words: re.Pattern[str] | None
     complaint_exclusions: re.Pattern[str] | None
+    limb_snomed: frozenset[str]
+    limb_icd: tuple[str, ...]
+    limb_words: re.Pattern[str] | None
+    non_limb_words: re.Pattern[str] | None
     knee_snomed: frozenset[str]
     knee_icd: tuple[str, ...]
     knee_words: re.Pattern[str] | None
@@ -88,7 +93,12 @@ class KnowledgeIndex:
     def groups_for_icd(self, code: str) -> frozenset[str]:
         """Condition groups whose ICD-10-CM prefix the code starts with."""
         key = icd_key(code)
-        return frozenset(group for prefix, group in self.group_icd if key.startswith(prefix))
+        excluded = {group for prefix, group in self.group_icd_excluded if key.startswith(prefix)}
+        return frozenset(
+            group
+            for prefix, group in self.group_icd
+            if key.startswith(prefix) and group not in excluded
+        )
 
 
 def _usable(entries: Iterable[CodeEntry]) -> list[str]:
@@ -141,13 +151,16 @@ def _drug_tables(drugs: DrugsFile) -> dict[str, object]:
 def _condition_tables(conditions: ConditionsFile) -> dict[str, object]:
     snomed: dict[str, set[str]] = {}
     icd: list[tuple[str, str]] = []
+    excluded: list[tuple[str, str]] = []
     for group_key, group in conditions.groups.items():
         for code in _usable(group.snomed):
             snomed.setdefault(code, set()).add(group_key)
         icd.extend((icd_key(code), group_key) for code in _usable(group.icd10cm_prefixes))
+        excluded.extend((icd_key(code), group_key) for code in _usable(group.icd10cm_exclusions))
     return {
         "group_snomed": {code: frozenset(groups) for code, groups in snomed.items()},
         "group_icd": tuple(icd),
+        "group_icd_excluded": tuple(excluded),
     }
 
 
@@ -158,6 +171,10 @@ def _trigger_tables(triggers: TriggersFile) -> dict[str, object]:
         "complaint_icd": tuple(icd_key(code) for code in _usable(complaint.icd10cm_prefixes)),
         "complaint_words": compile_terms(complaint.text_keywords),
         "complaint_exclusions": compile_terms(complaint.text_exclusions),
+        "limb_snomed": frozenset(_usable(complaint.limb_snomed)),
+        "limb_icd": tuple(icd_key(code) for code in _usable(complaint.limb_icd10cm_prefixes)),
+        "limb_words": compile_terms(complaint.limb_keywords),
+        "non_limb_words": compile_terms(complaint.non_limb_sites),
         "knee_snomed": frozenset(_usable(knee.snomed) + _usable(knee.body_site_snomed)),
         "knee_icd": tuple(icd_key(code) for code in _usable(knee.icd10cm_prefixes)),
         "knee_words": compile_terms(knee.text_keywords),

@@ -97,10 +97,14 @@ class Manifest(Versioned):
 
 
 class ComplaintCodes(Frozen):
-    """Codes and words that make a record a spasm/cramp/twitch complaint."""
+    """Codes and words that make a record a spasm/cramp/twitch complaint, and place it in a limb."""
 
     snomed: tuple[CodeEntry, ...]
     icd10cm_prefixes: tuple[CodeEntry, ...]
+    limb_snomed: tuple[CodeEntry, ...] = ()
+    limb_icd10cm_prefixes: tuple[CodeEntry, ...] = ()
+    limb_keywords: tuple[Text, ...] = ()
+    non_limb_sites: tuple[Text, ...] = ()
     lookups: tuple[Lookup, ...] = ()
     text_keywords: tuple[Text, ...]
     text_exclusions: tuple[Text, ...] = ()
@@ -116,9 +120,9 @@ class KneeCodes(Frozen):
 
 
 class Lookbacks(Frozen):
-    """Days a complaint source stays current; None means no limit."""
+    """Days a complaint source stays current."""
 
-    condition: int | None
+    condition: int = Field(gt=0)
     encounter_reason: int
     observation: int
 
@@ -159,6 +163,7 @@ class DrugClass(Frozen):
     atc_prefixes: tuple[CodeEntry, ...] = ()
     systemic_routes: tuple[Key, ...] | None = None
     depletes: tuple[Key, ...] = ()
+    raises: tuple[Key, ...] = ()
     keep_past: bool = False
 
 
@@ -201,10 +206,19 @@ class MedicationStatuses(Frozen):
     statement_past: tuple[Text, ...]
 
 
+class CurrentUse(Frozen):
+    """When an active record is current exposure, and how continuous use is dated."""
+
+    recent_within_days: int = Field(gt=0)
+    continuity_gap_days: int = Field(gt=0)
+    sources: tuple[Key, ...]
+
+
 class DrugsFile(Versioned):
     """`drugs.yaml`."""
 
     statuses: MedicationStatuses
+    current_use: CurrentUse
     routes: dict[Key, RouteDef]
     local_atc_prefixes: tuple[CodeEntry, ...]
     classes: dict[Key, DrugClass]
@@ -216,13 +230,41 @@ class DrugsFile(Versioned):
 
 
 class Threshold(Frozen):
-    """A default limit, stated per unit as its source states it."""
+    """A default limit for one age band (and sex), stated per unit as its source states it.
+
+    Ages are whole years of the youngest age the patient can be; bands never reach infancy
+    (min_age >= 1), where ranges differ and only the laboratory's own judgement applies.
+    `without_interpretation`: a panic-limit fallback used only when the laboratory sent no
+    interpretation code (addendum §1.2); other limits apply whatever the laboratory flagged.
+    An M-flagged limit is kept for review but never applied, like an M code.
+    """
 
     comparator: Literal["lt", "le", "gt", "ge"]
     values: dict[Text, float]
     flag: Flag
     sources: tuple[Key, ...]
     note: str | None = None
+    min_age: int = Field(default=18, ge=1)
+    max_age: int | None = Field(default=None, ge=1)
+    sex: Literal["male", "female"] | None = None
+    without_interpretation: bool = False
+
+    @property
+    def usable(self) -> bool:
+        """Verified limits only."""
+        return self.flag in USABLE_FLAGS
+
+    def applies(self, age: int | None, sex: str | None) -> bool:
+        """Whether the limit covers a patient of this (youngest possible) age and sex."""
+        if age is None or age < self.min_age or (self.max_age is not None and age > self.max_age):
+            return False
+        return self.sex is None or self.sex == sex
+
+
+class Disorder(CodeEntry):
+    """A coded disorder naming a finding, for the reasonCode of the orders it suggests."""
+
+    system: Literal["snomed", "icd10cm"] = "snomed"
 
 
 class CalciumCorrection(Frozen):
@@ -238,23 +280,75 @@ class CalciumCorrection(Frozen):
 
 
 class Analyte(Frozen):
-    """A laboratory analyte: codes, canonical unit, conversions, defaults and staleness."""
+    """A laboratory analyte: codes, canonical unit, conversions, defaults and recency.
+
+    `stale_after_days`: older results say nothing about today and are not shown.
+    `act_within_days`: results older than this never drive "act now" wording or a grade above
+    info; they are shown with their age and a recheck (addendum §3, §11 policy 4).
+    `history_days`: usable results this long before the newest one are kept too (for trends).
+    `approximate_units`: units accepted only as an approximation, always said so on the card.
+    """
 
     display: Text
     short: Text
     canonical_unit: Text
     conversions: dict[Text, float]
     stale_after_days: int = Field(gt=0)
+    act_within_days: int | None = Field(default=None, gt=0)
+    history_days: int | None = Field(default=None, gt=0)
+    approximate_units: dict[Text, Text] = Field(default_factory=dict)
     loinc: tuple[CodeEntry, ...]
-    thresholds: dict[Key, Threshold] = Field(default_factory=dict)
+    thresholds: dict[Key, tuple[Threshold, ...]] = Field(default_factory=dict)
+    disorders: dict[Literal["low", "high"], Disorder] = Field(default_factory=dict)
 
 
-class DepletingRecency(Frozen):
-    """A shorter staleness window for analytes a current drug depletes (reference §3.4)."""
+class Interpretation(Frozen):
+    """Observation.interpretation codes the service honours before any default (addendum §1.3)."""
 
-    days: int = Field(gt=0)
-    drug_classes: tuple[Key, ...]
+    systems: tuple[Text, ...]
+    low: tuple[Text, ...]
+    high: tuple[Text, ...]
+    abnormal: tuple[Text, ...]
+    normal: tuple[Text, ...]
+    critical: tuple[Text, ...]
+    flag: Flag
+    sources: tuple[Key, ...]
+
+
+class Repletion(Frozen):
+    """When potassium or magnesium replacement may be advised, and when it must not be (§3).
+
+    A result older than `high_risk_within_days` (in a high-risk patient) or taken before the
+    latest start of a drug in `altering_classes` gives "recheck first", never "replete".
+    Replacement is never advised with an `unsafe` condition, an eGFR below `unsafe_egfr_below`,
+    a current supplement of that analyte, or both classes of an `unsafe_pairs` entry.
+    """
+
     analytes: tuple[Key, ...]
+    high_risk_within_days: int = Field(gt=0)
+    high_risk_classes: tuple[Key, ...]
+    high_risk_conditions: tuple[Key, ...]
+    altering_classes: tuple[Key, ...]
+    unsafe_conditions: tuple[Key, ...]
+    unsafe_egfr_below: float
+    supplements: dict[Key, tuple[Key, ...]]
+    unsafe_pairs: tuple[tuple[Key, Key], ...]
+    sources: tuple[Key, ...]
+
+
+class Escalation(Frozen):
+    """What makes a low value critical whatever its grade (addendum §4, §11).
+
+    A current drug of `drug_classes`, an active condition of `conditions`, or one of
+    `new_conditions` recorded within `new_within_days`; for analytes with an `escalate_low`
+    limit, only below it.
+    """
+
+    analytes: tuple[Key, ...]
+    drug_classes: tuple[Key, ...]
+    conditions: tuple[Key, ...]
+    new_conditions: tuple[Key, ...]
+    new_within_days: int = Field(gt=0)
     sources: tuple[Key, ...]
 
 
@@ -264,8 +358,10 @@ class LabsFile(Versioned):
     valid_statuses: tuple[Text, ...]
     adult_age_years: int = Field(gt=0)
     unit_aliases: dict[Text, Text]
+    interpretation: Interpretation
     calcium_correction: CalciumCorrection
-    depleting_drug_recency: DepletingRecency
+    repletion: Repletion
+    escalation: Escalation
     analytes: dict[Key, Analyte]
 
 
@@ -278,13 +374,26 @@ class ConditionGroup(Frozen):
     display: Text
     snomed: tuple[CodeEntry, ...] = ()
     icd10cm_prefixes: tuple[CodeEntry, ...] = ()
+    icd10cm_exclusions: tuple[CodeEntry, ...] = ()
     lookups: tuple[Lookup, ...] = ()
+
+
+class PregnancyDef(Frozen):
+    """How pregnancy and its gestation are read (codes in the `pregnancy` group)."""
+
+    status_loinc: CodeEntry
+    pregnant_answers: tuple[Text, ...]
+    not_pregnant_answers: tuple[Text, ...]
+    current_within_days: int = Field(gt=0)
+    gestation_prefix: Text
+    sources: tuple[Key, ...]
 
 
 class ConditionsFile(Versioned):
     """`conditions.yaml`."""
 
     groups: dict[Key, ConditionGroup]
+    pregnancy: PregnancyDef
 
 
 # --- rules.yaml --------------------------------------------------------------------------------
@@ -301,7 +410,11 @@ class RuleInputs(Frozen):
 
 
 class RuleDef(Frozen):
-    """One catalogue rule: identity, logic in words, grading, parameters and citations."""
+    """One catalogue rule: identity, logic in words, grading, parameters and citations.
+
+    `population`: "adults" when the rule's evidence is adult-only; it then stays silent for
+    children and unknown ages rather than applying adult evidence to them.
+    """
 
     id: Key
     version: SemVer
@@ -311,6 +424,7 @@ class RuleDef(Frozen):
     logic: Text
     severity: Severity
     grading: Text
+    population: Literal["all", "adults"] = "all"
     parameters: dict[Key, ParamValue]
     templates: tuple[Key, ...] = Field(min_length=1)
     orders: tuple[Key, ...]
@@ -320,8 +434,19 @@ class RuleDef(Frozen):
     enabled: bool
 
 
-class RulesFile(Versioned):
-    """`rules.yaml`: rules plus the wording rules use for evidence lines and caveats."""
+class GradingPolicy(Frozen):
+    """What each card indicator means for the clinician (addendum §11), and the staleness rule."""
 
+    info: Text
+    warning: Text
+    critical: Text
+    stale: Text
+    sources: tuple[Key, ...]
+
+
+class RulesFile(Versioned):
+    """`rules.yaml`: the grading policy, the rules, and the wording they use for evidence lines."""
+
+    grading_policy: GradingPolicy
     rules: tuple[RuleDef, ...]
     wording: dict[Key, Text]

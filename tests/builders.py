@@ -245,7 +245,7 @@ def make_med_request(
     text: str | None = None,
     atc: str | None = None,
     status: str = "active",
-    authored: str | None = "2020-01-01T00:00:00+00:00",
+    authored: str | None = "2021-01-01T00:00:00+00:00",
     route: str | None = None,
     dosage_text: str | None = None,
     validity_end: str | None = None,
@@ -286,7 +286,7 @@ def make_med_statement(
     *,
     text: str | None = None,
     status: str = "active",
-    start: str | None = "2020-01-01",
+    start: str | None = "2021-01-01",
     end: str | None = None,
     route: str | None = None,
 ) -> dict[str, Any]:
@@ -352,14 +352,20 @@ def findings_for(
     kb: KnowledgeBase | None = None,
     patient: dict[str, Any] | None = None,
     complaint: bool = True,
+    advice: bool = False,
 ) -> list[Finding]:
-    """Run the service on an adult patient (unless given) with a cramp complaint (unless off)."""
+    """Run the service on an adult patient (unless given) with a cramp complaint (unless off).
+
+    Advice findings (M1, carried by any card) are left out unless `advice` asks for them.
+    """
+    from hooks.findings import FindingStatus
     from hooks.patient_view.knee_spasm import knee_spasm_review
 
     extra = [patient or make_patient()]
     if complaint:
         extra.append(make_complaint())
-    return list(knee_spasm_review(make_call([*extra, *resources], as_of, kb)))
+    found = knee_spasm_review(make_call([*extra, *resources], as_of, kb))
+    return [f for f in found if advice or f.status is not FindingStatus.ADVICE]
 
 
 def by_rule(findings: list[Finding], rule_id: str) -> list[Finding]:

@@ -22,6 +22,7 @@ from cards.catalogue import (
 )
 from cards.model import Card, CdsResponse, to_wire
 from hooks.findings import (
+    CodeRef,
     Evidence,
     Family,
     Finding,
@@ -47,6 +48,7 @@ CATALOGUE = CardCatalogue(
     templates={
         "drug": Template("Cramps on {drug}: check it."),
         "lab": Template("Potassium {value} {unit} ({date}) is low.", note="A fixed note."),
+        "advice": Template("Stretch your calves nightly.", note="Handout: nocturnal leg cramps."),
         "dx": Template(
             "Condition {dx} on file, which matters a great deal to this patient "
             "and deserves a careful look before anything else."
@@ -88,6 +90,7 @@ CATALOGUE = CardCatalogue(
         "reported as",
         "Sources",
         "not graded",
+        "Management",
     ),
 )
 
@@ -155,7 +158,7 @@ def test_indicator_and_summary_come_from_the_most_severe_finding() -> None:
     [
         (("furosemide",), "Cramps on furosemide: check it."),
         (("furosemide", "hctz"), "Cramps on furosemide and hctz: check it."),
-        (("a", "b", "c"), "Cramps on a and 2 others: check it."),
+        (("a", "b", "c"), "Cramps on a, b and c: check it."),
     ],
 )
 def test_drug_lists_are_joined_and_truncated(drugs: tuple[str, ...], summary: str) -> None:
@@ -166,6 +169,11 @@ def test_drug_lists_are_joined_and_truncated(drugs: tuple[str, ...], summary: st
 def test_two_long_drug_names_fall_back_to_and_1_other_under_140_chars() -> None:
     [card] = build(finding(items={"drug": ("x" * 60, "y" * 60)}))
     assert card.summary == f"Cramps on {'x' * 60} and 1 other: check it."
+
+
+def test_three_long_drug_names_fall_back_to_and_2_others_under_140_chars() -> None:
+    [card] = build(finding(items={"drug": ("x" * 45, "y" * 45, "z" * 45)}))
+    assert card.summary == f"Cramps on {'x' * 45} and 2 others: check it."
 
 
 def test_a_long_dx_falls_back_to_its_short_form_then_is_cut() -> None:
@@ -251,7 +259,7 @@ def test_record_text_cannot_inject_markdown() -> None:
 
 
 def test_suggestions_are_draft_proposed_service_requests_for_the_patient() -> None:
-    [card] = build(finding(orders=("bmp", "pair")))
+    [card] = build(finding(severity=Severity.WARNING, orders=("bmp", "pair")))
     payload = wire(card)
     assert payload["selectionBehavior"] == "any"
     bmp, pair = payload["suggestions"]
@@ -273,6 +281,78 @@ def test_neurology_referral_is_a_snomed_coded_service_request() -> None:
     coding = suggestion["actions"][0]["resource"]["code"]["coding"][0]
     assert (coding["system"], coding["code"]) == ("http://snomed.info/sct", "308474002")
     assert suggestion["isRecommended"] is False
+
+
+def test_an_info_finding_never_marks_its_orders_recommended() -> None:
+    [card] = build(finding(severity=Severity.INFO, orders=("bmp",)))
+    [suggestion] = wire(card)["suggestions"]
+    assert suggestion["isRecommended"] is False
+
+
+def test_critical_orders_are_stat_and_name_the_finding_as_their_reason() -> None:
+    hypokalaemia = CodeRef("http://snomed.info/sct", "43339004", "Hypokalemia")
+    lab = finding(
+        "B1",
+        Family.LABS,
+        Severity.CRITICAL,
+        template="lab",
+        values={"value": "2.3", "unit": "mmol/L", "date": "2021-03-01"},
+        orders=("bmp",),
+        reason=hypokalaemia,
+    )
+    [suggestion] = wire(build(lab)[0])["suggestions"]
+    request = ServiceRequest.model_validate(suggestion["actions"][0]["resource"])
+    assert request.priority == "stat"
+    [reason] = request.reasonCode or []
+    assert reason.text == "Potassium 2.3 mmol/L (2021-03-01) is low."
+    assert [(c.system, c.code) for c in reason.coding or []] == [
+        ("http://snomed.info/sct", "43339004")
+    ]
+
+
+def test_a_non_critical_finding_keeps_its_own_priority_and_a_text_reason() -> None:
+    urgent = finding("C1", Family.NEUROLOGY, Severity.WARNING, orders=("ref",), priority="urgent")
+    routine = finding(severity=Severity.WARNING, orders=("bmp",))
+    meds, neuro = build(routine, urgent)
+    [referral] = wire(neuro)["suggestions"]
+    assert referral["actions"][0]["resource"]["priority"] == "urgent"
+    assert referral["actions"][0]["resource"]["reasonCode"] == [
+        {"text": "Cramps on furosemide: check it."}
+    ]
+    [bmp] = wire(meds)["suggestions"]
+    assert "priority" not in bmp["actions"][0]["resource"]
+
+
+def test_a_shared_order_goes_to_the_card_of_the_most_severe_finding_that_asks() -> None:
+    meds, labs = build(
+        finding(orders=("bmp",)),
+        finding("B1", Family.LABS, Severity.CRITICAL, template="lab", orders=("bmp",)),
+    )
+    assert "suggestions" not in wire(meds)
+    [bmp] = wire(labs)["suggestions"]
+    assert bmp["actions"][0]["resource"]["priority"] == "stat"
+
+
+def advice() -> Finding:
+    return finding("M1", status=FindingStatus.ADVICE, template="advice", sources=("SRC",))
+
+
+def test_advice_never_makes_a_card_on_its_own() -> None:
+    assert build(advice()) == []
+
+
+def test_advice_rides_on_the_first_card_that_is_not_critical() -> None:
+    critical = finding(severity=Severity.CRITICAL)
+    neuro = finding("C5", Family.NEUROLOGY)
+    meds, neurology = build(critical, neuro, advice())
+    assert "Management" not in wire(meds)["detail"]
+    detail = wire(neurology)["detail"]
+    assert (
+        "Management\n\n- Stretch your calves nightly.\n- Handout: nocturnal leg cramps." in detail
+    )
+    assert {"label": "Source 2012", "url": "https://example.org/src", "type": "absolute"} in wire(
+        neurology
+    )["links"]
 
 
 def test_suggestions_are_not_repeated_on_a_second_card() -> None:

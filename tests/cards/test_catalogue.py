@@ -19,22 +19,41 @@ DRUGS3: tuple[str, ...] = (
 LONG_DX = "Acute embolism and thrombosis of deep veins of left lower extremity"
 LAB = {"value": "135.25", "unit": "mmol/L", "date": "2021-03-28"}
 # Per template, the longest values it can realistically receive.
+STATINS = ("rosuvastatin", "atorvastatin", "pitavastatin")
+CK = {"value": "12500", "unit": "U/L", "date": "2021-03-28", "n": "41.7"}
+MG = {"value": "0.55", "unit": "mmol/L", "date": "2021-03-28"}
 WORST: dict[str, tuple[dict[str, str], dict[str, tuple[str, ...]]]] = {
     "A1": ({}, {"drug": DRUGS3, "analyte": ("K", "Mg")}),
-    "A1b": (LAB, {"drug": DRUGS3, "analyte": ("magnesium",)}),
-    "A3": ({}, {"drug": ("rosuvastatin", "atorvastatin", "pitavastatin")}),
-    "A3-ck": (
-        {"value": "12500", "unit": "U/L", "date": "2021-03-28", "n": "41.7"},
-        {"drug": ("rosuvastatin", "atorvastatin", "pitavastatin")},
+    "A3": ({}, {"drug": STATINS}),
+    "A3-ck": (CK, {"drug": STATINS}),
+    "A3-normal": ({**CK, "value": "190"}, {"drug": STATINS}),
+    "A3-weak": ({}, {"drug": STATINS}),
+    "A13-dose": (
+        {"n": "80", "value": "10"},
+        {"drug": ("clarithromycin", "diltiazem", "verapamil")},
     ),
-    "A4-laba": ({}, {"drug": ("fluticasone/salmeterol", "formoterol", "salmeterol")}),
-    "A4": ({}, {"drug": ("levalbuterol", "aminophylline", "theophylline")}),
-    "A11-low": ({**LAB, "unit": "mg/dL"}, {"drug": ("zoledronic acid", "denosumab")}),
-    "B3": ({**LAB, "unit": "mg/dL"}, {}),
+    "A14": ({"n": "38"}, {"drug": ("indomethacin", "ibuprofen", "naproxen")}),
+    "A4": ({}, {"drug": ("fluticasone/salmeterol", "formoterol", "salmeterol")}),
+    "A4s": ({}, {"drug": ("levalbuterol", "terbutaline", "albuterol")}),
+    "B3": ({**LAB, "unit": "mg/dL"}, {"analyte": ("Albumin-corrected calcium",)}),
     "B8": ({**LAB, "unit": "mL/min/{1.73_m2}"}, {}),
     "ungraded": (LAB, {"analyte": ("25-OH vitamin D",)}),
     "C7": ({"dx": LONG_DX, "dx_short": "thyroid disorder"}, {"analyte": ("TSH", "Ca")}),
+    "C4-treated": (
+        {"dx": LONG_DX, "dx_short": "spastic neurological condition"},
+        {"drug": ("tizanidine", "baclofen")},
+    ),
 }
+for _key in ("A1b", "A1b-critical", "A1b-critical-caution", "A1b-caution", "A1b-first"):
+    WORST[_key] = (
+        {
+            **MG,
+            "reason": "spironolactone, lisinopril: high risk, "
+            "so a result from the last 7 days is needed",
+            "reason_short": "see detail",
+        },
+        {"drug": DRUGS3, "analyte": ("magnesium",)},
+    )
 
 
 def _worst(template: str, text: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
@@ -103,11 +122,8 @@ def test_end_to_end_diuretic_with_low_potassium_is_one_warning_card_naming_both(
     [card] = build_cards(findings, catalogue_from(knowledge()), patient_id="p1")
     assert card.indicator == "warning"
     assert card.summary == (
-        "On hydrochlorothiazide with low potassium 3.2 mmol/L (2021-03-27): likely cause of "
-        "cramps. Replete; review diuretic."
+        "On hydrochlorothiazide, potassium 3.2 mmol/L (2021-03-27) is low, a possible contributor "
+        "to cramps. Replete; review the drug."
     )
     assert card.source.label == "Cramp CDS - medication review"
-    assert [s.label for s in card.suggestions or []] == [
-        "Order basic metabolic panel",
-        "Order serum magnesium",
-    ]
+    assert [s.label for s in card.suggestions or []] == ["Order basic metabolic panel"]

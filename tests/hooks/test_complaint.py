@@ -60,8 +60,30 @@ def test_a_resolved_cramp_is_not_a_complaint() -> None:
     assert not _complaint(make_condition(clinical="resolved")).present
 
 
-def test_an_old_active_cramp_on_the_problem_list_still_counts() -> None:
-    assert _complaint(make_condition(recorded="2015-01-01")).present
+def test_a_cramp_entry_from_2012_does_not_fire_on_every_chart_open() -> None:
+    assert not _complaint(make_condition(recorded="2012-05-01")).present
+
+
+@pytest.mark.parametrize(("days", "counts"), [(90, True), (90.001, False)])
+def test_an_active_complaint_condition_counts_for_90_days(days: float, counts: bool) -> None:
+    assert _complaint(make_condition(recorded=iso(days))).present is counts
+
+
+def test_the_latest_of_onset_recorded_date_and_last_update_counts() -> None:
+    old = make_condition(recorded="2015-01-01", onset="2015-01-01")
+    assert not _complaint(old).present
+    assert _complaint({**old, "onsetDateTime": iso(10)}).present
+    assert _complaint({**old, "meta": {"lastUpdated": iso(10)}}).present
+
+
+def test_an_old_complaint_reconfirmed_by_a_recent_encounter_counts() -> None:
+    old = make_condition(recorded="2015-01-01", resource_id="cramp-2015")
+    encounter = make_encounter(concept("185349003"), start=iso(40))
+    encounter.pop("reasonCode")
+    encounter["reasonReference"] = [{"reference": "Condition/cramp-2015"}]
+    assert _complaint(old, encounter).present
+    stale = {**encounter, "id": "enc-old", "period": {"start": iso(91), "end": iso(91)}}
+    assert not _complaint(old, stale).present
 
 
 @pytest.mark.parametrize(("days", "counts"), [(30, True), (0, True), (30.0001, False)])
@@ -113,6 +135,8 @@ def test_symptom_coded_in_the_value_counts() -> None:
         ("Leg cramps at night", True),
         ("Charley horse, left calf", True),
         ("Twitching in the thigh", True),
+        ("Eyelid twitching", False),  # issue 8 §6: a complaint needs a limb
+        ("Cramps", False),  # uncoded text with no limb at all
         ("Menstrual cramps", False),
         ("Bronchospasm", False),
         ("Esophageal spasm", False),
@@ -152,6 +176,29 @@ def test_without_knee_context_the_complaint_still_stands() -> None:
 
 
 def test_complaint_evidence_lists_newest_first() -> None:
-    older = make_condition(recorded="2020-01-01", resource_id="old")
+    older = make_condition(recorded="2021-01-15", resource_id="old")
     newer = make_condition(recorded="2021-03-01", resource_id="new")
     assert [s.ref.id for s in _complaint(older, newer).evidence] == ["new", "old"]
+
+
+@pytest.mark.parametrize(
+    ("condition", "counts"),
+    [
+        (make_condition("45352006", text="Eyelid twitching"), False),
+        (make_condition("45352006", body_site={"text": "Right eyelid"}), False),
+        (make_condition("55300003", body_site={"text": "Lower back"}), False),
+        (make_condition("55300003", body_site={"text": "Left calf"}), True),
+        (make_condition("55300003"), True),  # a coded cramp with no site: limb unspecified
+        (make_condition("449918009"), True),  # cramp in lower leg: a limb by itself
+        (make_condition("G47.62", "icd10cm"), True),  # sleep related leg cramps
+    ],
+)
+def test_a_coded_complaint_sited_away_from_the_limbs_does_not_count(
+    condition: dict[str, Any], counts: bool
+) -> None:
+    assert _complaint(condition).present is counts
+
+
+def test_fasciculation_only_is_not_a_cramp_for_stretching_advice() -> None:
+    assert not _complaint(make_condition("82470000")).cramp
+    assert _complaint(make_condition("82470000"), make_condition("55300003")).cramp

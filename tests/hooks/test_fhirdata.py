@@ -44,11 +44,11 @@ def test_select_validates_only_the_listed_fields() -> None:
 
 
 def test_select_drops_fields_that_were_not_asked_for() -> None:
-    data = resource_set({"resourceType": "Patient", "id": "p1", "gender": "female"})
+    data = resource_set({"resourceType": "Patient", "id": "p1", "active": True})
 
     (patient,) = data.select(Patient, fields=PATIENT_FIELDS)
 
-    assert patient.gender is None
+    assert patient.active is None
 
 
 def test_where_filters_on_raw_json_before_validation() -> None:
@@ -115,3 +115,21 @@ def test_a_key_is_complete_only_when_its_data_is_whole_and_available() -> None:
     assert not data.complete("paged")
     assert not data.complete("gone")
     assert not data.complete("never-declared")
+
+
+def test_a_type_is_incomplete_when_an_incomplete_key_holds_it_or_holds_nothing() -> None:
+    lab = {"resourceType": "Observation", "id": "o1"}
+    paged = ResourceSet(
+        {
+            "labs": PrefetchValue(KeyStatus.FETCHED, (lab,), complete=False),
+            "meds": PrefetchValue(KeyStatus.PREFETCHED, ()),
+        }
+    )
+    assert not paged.complete_type("Observation")
+    assert paged.complete_type("MedicationRequest")
+
+    empty = ResourceSet({"labs": PrefetchValue(KeyStatus.FETCHED, (), complete=False)})
+    assert not empty.complete_type("MedicationRequest")
+    assert ResourceSet({"labs": PrefetchValue(KeyStatus.FETCHED, (lab,))}).complete_type(
+        "Observation"
+    )

@@ -75,8 +75,8 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ),
     (
         "labs.yaml",
-        lambda d: d["analytes"]["magnesium"]["thresholds"]["low"]["values"].update({"mg": 1.7}),
-        r"labs\.yaml: analytes\.magnesium\.thresholds\.low\.values",
+        lambda d: d["analytes"]["magnesium"]["thresholds"]["low"][0]["values"].update({"mg": 1.7}),
+        r"labs\.yaml: analytes\.magnesium\.thresholds\.low\.0\.values",
     ),
     (
         "labs.yaml",

@@ -115,7 +115,8 @@ def test_request_statuses(status: str, kept: bool, current: bool) -> None:
 
 
 def test_stopped_records_are_kept_only_for_classes_that_look_back() -> None:
-    assert _uses(make_med_request("316672", status="stopped")) == ()  # statin: current only
+    assert _uses(make_med_request("9071", status="stopped")) == ()  # quinine: current only
+    assert len(_uses(make_med_request("316672", status="stopped"))) == 1  # statin: continuity
     assert len(_uses(make_med_request("7646", status="stopped"))) == 1  # PPI history counts
 
 

@@ -68,10 +68,13 @@ def test_magnesium_sent_in_mg_dl_under_the_moles_loinc_is_still_mg_dl() -> None:
     assert kb.index.loinc_analyte["2601-3"] == "magnesium"
 
 
-def test_egfr_in_ml_per_min_is_not_per_body_surface_and_does_not_convert() -> None:
+def test_egfr_in_ml_per_min_resolves_but_is_marked_approximate() -> None:
     kb = knowledge()
-    assert resolve_unit("mL/min", UCUM, "mL/min", kb.analyte("egfr"), kb) is None
-    assert resolve_unit(None, None, "mL/min/1.73m2", kb.analyte("egfr"), kb) == "mL/min/{1.73_m2}"
+    egfr = kb.analyte("egfr")
+    assert resolve_unit("mL/min", UCUM, "mL/min", egfr, kb) == "mL/min"
+    assert "mL/min" in egfr.approximate_units
+    assert resolve_unit(None, None, "mL/min/1.73m2", egfr, kb) == "mL/min/{1.73_m2}"
+    assert "mL/min/{1.73_m2}" not in egfr.approximate_units
 
 
 @pytest.mark.parametrize(
@@ -89,13 +92,16 @@ def test_magnesium_threshold_is_compared_in_the_unit_the_source_states(
     value: float, unit: str, low: bool
 ) -> None:
     analyte = knowledge().analyte("magnesium")
-    assert crosses(value, unit, analyte.thresholds["low"], analyte) is low
+    adult = analyte.thresholds["low"][0]
+    assert adult.min_age == 18
+    assert crosses(value, unit, adult, analyte) is low
 
 
 def test_threshold_in_an_unstated_unit_is_compared_after_conversion() -> None:
     analyte = knowledge().analyte("potassium")
-    assert crosses(3.4, "meq/L", analyte.thresholds["low"], analyte)
-    assert describe(analyte.thresholds["low"], "meq/L", analyte) == "< 3.5 mmol/L"
+    adult = analyte.thresholds["low"][0]
+    assert crosses(3.4, "meq/L", adult, analyte)
+    assert describe(adult, "meq/L", analyte) == "< 3.5 mmol/L"
 
 
 @pytest.mark.parametrize(

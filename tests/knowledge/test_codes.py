@@ -34,7 +34,8 @@ _P = [
     [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
     [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
 ]
-ICD_PREFIX = re.compile(r"^[A-TV-Z][0-9][0-9A-Z][0-9A-Z]{0,4}$")
+# A category or longer; a lone chapter letter is allowed as a prefix ("C" malignant neoplasms).
+ICD_PREFIX = re.compile(r"^[A-TV-Z]([0-9][0-9A-Z][0-9A-Z]{0,4})?$")
 ATC_SHAPE = re.compile(r"^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$")
 
 
@@ -68,6 +69,8 @@ def _entries() -> Iterator[tuple[str, str, CodeEntry]]:
     for where, entries, system in (
         ("complaint.snomed", trig.complaint.snomed, "snomed"),
         ("complaint.icd", trig.complaint.icd10cm_prefixes, "icd"),
+        ("complaint.limb_snomed", trig.complaint.limb_snomed, "snomed"),
+        ("complaint.limb_icd", trig.complaint.limb_icd10cm_prefixes, "icd"),
         ("knee.snomed", trig.knee.snomed, "snomed"),
         ("knee.body_site", trig.knee.body_site_snomed, "snomed"),
         ("knee.icd", trig.knee.icd10cm_prefixes, "icd"),
@@ -82,9 +85,14 @@ def _entries() -> Iterator[tuple[str, str, CodeEntry]]:
         yield from (("atc", f"classes.{key}", e) for e in cls.atc_prefixes)
     for key, analyte in kb.labs.analytes.items():
         yield from (("loinc", f"analytes.{key}", e) for e in analyte.loinc)
+        for side, disorder in analyte.disorders.items():
+            system = "icd" if disorder.system == "icd10cm" else "snomed"
+            yield system, f"analytes.{key}.disorders.{side}", disorder
     for key, group in kb.conditions.groups.items():
         yield from (("snomed", f"groups.{key}", e) for e in group.snomed)
         yield from (("icd", f"groups.{key}", e) for e in group.icd10cm_prefixes)
+        yield from (("icd", f"groups.{key}.exclusions", e) for e in group.icd10cm_exclusions)
+    yield "loinc", "pregnancy.status", kb.conditions.pregnancy.status_loinc
     for key, order in kb.cards.orders.items():
         for test in order.tests:
             yield (
@@ -98,8 +106,8 @@ ENTRIES = list(_entries())
 
 
 def icd_prefix_valid(code: str) -> bool:
-    """Dot-stripped ICD-10-CM category or longer."""
-    return ICD_PREFIX.match(code) is not None
+    """An ICD-10-CM category or longer (prefixes are stored dot-stripped; full codes dotted)."""
+    return ICD_PREFIX.match(code.replace(".", "")) is not None
 
 
 def rxnorm_valid(code: str) -> bool:
@@ -199,7 +207,9 @@ def test_every_verified_icd10cm_prefix_starts_a_code_in_the_local_tables(
     missing = [
         f"{w}:{e.code}"
         for s, w, e in ENTRIES
-        if s == "icd" and e.flag == "V" and not any(code.startswith(e.code) for code in codes)
+        if s == "icd"
+        and e.flag == "V"
+        and not any(code.startswith(e.code.replace(".", "")) for code in codes)
     ]
     assert missing == []
 

@@ -51,7 +51,8 @@ def test_low_potassium_on_furosemide() -> None:
     [card] = evaluate("low-potassium-on-furosemide")
 
     assert card["indicator"] == "warning"
-    assert card["summary"].startswith("On furosemide with low potassium 3.1 mmol/L (2026-11-18)")
+    assert card["summary"].startswith("On furosemide, potassium 3.1 mmol/L (2026-11-18) is low")
+    assert "possible contributor" in card["summary"]
     assert ordered(card) == ["51990-0", "19123-9"]
 
 
@@ -69,6 +70,7 @@ def test_fasciculations_with_weakness() -> None:
     assert card["indicator"] == "critical"
     assert card["source"]["topic"]["code"] == "neurology"
     assert ordered(card)[:2] == ["308474002", "2157-6"]
+    assert {s["actions"][0]["resource"]["priority"] for s in card["suggestions"]} == {"stat"}
 
 
 @pytest.mark.parametrize("name", ["low-potassium-on-furosemide", "statin-with-knee-cramps"])

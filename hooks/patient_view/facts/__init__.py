@@ -18,6 +18,7 @@ from hooks.patient_view.facts.medications import (
     read_medications,
 )
 from hooks.patient_view.facts.patient import Demographics, read_demographics
+from hooks.patient_view.facts.pregnancy import PregnancyFacts, read_pregnancy
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class Facts:
     medications: MedicationFacts
     labs: LabFacts
     conditions: ConditionFacts
+    pregnancy: PregnancyFacts
 
 
 def read_facts(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> Facts | None:
@@ -50,6 +52,7 @@ def read_facts(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> Facts |
         medications=read_medications(data, kb),
         labs=read_labs(data, kb, as_of, demographics.min_age),
         conditions=conditions,
+        pregnancy=read_pregnancy(data, conditions, kb, as_of),
     )
 
 
@@ -67,5 +70,6 @@ __all__ = [
     "Measure",
     "MedicationFacts",
     "MedicationUse",
+    "PregnancyFacts",
     "read_facts",
 ]

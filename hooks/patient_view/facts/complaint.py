@@ -1,8 +1,11 @@
-"""Whether the patient has a spasm/cramp/twitch complaint now, and whether it is at the knee.
+"""Whether the patient has a limb spasm/cramp/twitch complaint now, and whether it is at the knee.
 
-Sources (issue 3): an active Condition; an Encounter reasonCode within its window; a symptom
+Sources (issue 3): an active Condition dated (onset, recorded, last update) within its window or
+referenced by a recent Encounter; an Encounter reasonCode within its window; a symptom
 Observation within its window. Codes decide for coded concepts; words only for concepts with
-no SNOMED CT or ICD-10-CM coding. Knee context changes wording only, never whether rules run.
+no SNOMED CT or ICD-10-CM coding. A complaint needs a limb (issue 8 §6): a limb code, or limb
+words; a generic code with no site counts, one sited elsewhere (eyelid, back) does not, and
+uncoded text needs a limb word. Knee context changes wording only, never whether rules run.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from hooks.patient_view.facts.timing import instant, latest, raw_instant, within
 
 # The elements read below; nothing else is validated (hooks/fhirdata.py).
 ENCOUNTER_FIELDS = ("status", "class", "reasonCode", "period")  # class: required by R4
+REFERENCE_FIELDS = ("status", "class", "period", "reasonReference", "diagnosis")
 SYMPTOM_FIELDS = (
     "status",
     "code",
@@ -35,6 +39,7 @@ SYMPTOM_FIELDS = (
     "effectivePeriod",
     "issued",
 )
+FASCICULATION_GROUP = "fasciculation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,7 @@ class ComplaintSignal:
     codes: tuple[Code, ...]
     complaint: bool
     knee: bool
+    fasciculation_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +72,11 @@ class ComplaintFacts:
         return any(signal.knee for signal in self.signals)
 
     @property
+    def cramp(self) -> bool:
+        """A cramp or spasm, not only a fasciculation (stretching advice applies to cramps)."""
+        return any(signal.complaint and not signal.fasciculation_only for signal in self.signals)
+
+    @property
     def evidence(self) -> tuple[ComplaintSignal, ...]:
         """The complaint records themselves, newest first."""
         stated = [signal for signal in self.signals if signal.complaint]
@@ -76,22 +87,40 @@ def _newest_first(signal: ComplaintSignal) -> tuple[bool, float]:
     return (signal.when is None, -signal.when.timestamp() if signal.when else 0.0)
 
 
-def is_complaint(codes: tuple[Code, ...], words: str, kb: KnowledgeBase) -> bool:
-    """A core trigger code, or (for a concept with no SNOMED/ICD coding) a complaint word."""
+def _coded(codes: tuple[Code, ...], kb: KnowledgeBase) -> tuple[bool, bool, bool]:
+    """(has SNOMED/ICD coding, has a complaint code, has a limb-specific complaint code)."""
     systems, index = kb.systems, kb.index
-    coded = False
+    coded = complaint = limb = False
     for code in codes:
         if code.system == systems.snomed:
             coded = True
-            if code.code in index.complaint_snomed:
-                return True
+            complaint |= code.code in index.complaint_snomed
+            limb |= code.code in index.limb_snomed
         elif code.system == systems.icd10cm:
             coded = True
-            if has_prefix(code.code, index.complaint_icd):
-                return True
+            complaint |= has_prefix(code.code, index.complaint_icd)
+            limb |= has_prefix(code.code, index.limb_icd)
+    return coded, complaint, limb
+
+
+def is_complaint(codes: tuple[Code, ...], words: str, kb: KnowledgeBase) -> bool:
+    """A complaint code, or (for a concept with no SNOMED/ICD coding) a complaint word, in a limb.
+
+    Coded: a limb-specific code, or a generic one unless its words place it elsewhere only.
+    Uncoded: a complaint word with a limb or knee word, and no excluded use of the word.
+    """
+    index = kb.index
+    coded, complaint, limb = _coded(codes, kb)
+    limb_words = matches(index.limb_words, words) or matches(index.knee_words, words)
     if coded:
-        return False
-    return matches(index.complaint_words, words) and not matches(index.complaint_exclusions, words)
+        if not complaint:
+            return False
+        return limb or limb_words or not matches(index.non_limb_words, words)
+    return (
+        matches(index.complaint_words, words)
+        and not matches(index.complaint_exclusions, words)
+        and limb_words
+    )
 
 
 def is_knee(codes: tuple[Code, ...], words: str, kb: KnowledgeBase) -> bool:
@@ -117,15 +146,28 @@ def _signal(
     knee = is_knee(codes, words, kb)
     if not complaint and not knee:
         return None
-    return ComplaintSignal(ref, label, when, codes, complaint, knee)
+    stated = [c for c in codes if _coded((c,), kb)[1]]
+    only = bool(stated) and all(FASCICULATION_GROUP in _groups(c, kb) for c in stated)
+    return ComplaintSignal(ref, label, when, codes, complaint, knee, only)
+
+
+def _groups(code: Code, kb: KnowledgeBase) -> frozenset[str]:
+    if code.system == kb.systems.snomed:
+        return kb.index.groups_for_snomed(code.code)
+    if code.system == kb.systems.icd10cm:
+        return kb.index.groups_for_icd(code.code)
+    return frozenset()
 
 
 def _from_conditions(
-    conditions: ConditionFacts, kb: KnowledgeBase, as_of: datetime
+    conditions: ConditionFacts, kb: KnowledgeBase, as_of: datetime, confirmed: set[str]
 ) -> Iterator[ComplaintSignal]:
     window = kb.triggers.lookback_days.condition
     for record in conditions.records:
-        if not record.active or (window is not None and not within(record.recorded, as_of, window)):
+        if not record.active:
+            continue
+        dated = latest(record.onset, record.recorded, record.updated)
+        if not within(dated, as_of, window) and record.ref.id not in confirmed:
             continue
         words = f"{record.words} {record.body_site_words}"
         signal = _signal(record.ref, record.label, record.recorded, record.codes, words, kb)
@@ -206,12 +248,35 @@ def _from_observations(
             yield signal
 
 
+def _referenced(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> set[str]:
+    """Ids of Conditions an Encounter within the condition window names (reason or diagnosis)."""
+    window = kb.triggers.lookback_days.condition
+    excluded = kb.triggers.statuses.encounter_excluded
+
+    def candidate(raw: JsonObject) -> bool:
+        period = raw.get("period")
+        if not (raw.get("reasonReference") or raw.get("diagnosis")) or not isinstance(period, dict):
+            return False
+        return within(
+            latest(raw_instant(period.get("start")), raw_instant(period.get("end"))), as_of, window
+        )
+
+    ids: set[str] = set()
+    for encounter in data.select(Encounter, where=candidate, fields=REFERENCE_FIELDS):
+        if encounter.status in excluded:
+            continue
+        references = [r.reference for r in encounter.reasonReference or ()]
+        references += [d.condition.reference for d in encounter.diagnosis or () if d.condition]
+        ids.update(ref.rsplit("/", 1)[-1] for ref in references if isinstance(ref, str))
+    return ids
+
+
 def read_complaint(
     data: ResourceSet, conditions: ConditionFacts, kb: KnowledgeBase, as_of: datetime
 ) -> ComplaintFacts:
     """Every complaint or knee signal within its window."""
     signals = [
-        *_from_conditions(conditions, kb, as_of),
+        *_from_conditions(conditions, kb, as_of, _referenced(data, kb, as_of)),
         *_from_encounters(data, kb, as_of),
         *_from_observations(data, kb, as_of),
     ]

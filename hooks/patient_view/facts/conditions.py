@@ -40,6 +40,7 @@ CONDITION_FIELDS = (
     "bodySite",
     "onsetDateTime",
     "recordedDate",
+    "meta",
 )
 
 
@@ -55,6 +56,9 @@ class ConditionRecord:
     recorded: datetime | None
     words: str
     body_site_words: str
+    onset: datetime | None = None
+    updated: datetime | None = None
+    body_site_codes: tuple[Code, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,9 @@ def read_conditions(data: ResourceSet, kb: KnowledgeBase) -> ConditionFacts:
                 recorded=recorded_at(condition),
                 words=words_of(condition.code),
                 body_site_words=words_of(condition.bodySite),
+                onset=instant(condition.onsetDateTime),
+                updated=instant(condition.meta.lastUpdated) if condition.meta else None,
+                body_site_codes=codes_of(condition.bodySite),
             )
         )
     return ConditionFacts(tuple(records))

@@ -1,8 +1,9 @@
-"""Laboratory results per analyte: valid status, numeric value, resolved unit, laboratory range.
+"""Laboratory results per analyte: valid status, numeric value, resolved unit, range and flags.
 
 Only final/amended/corrected numeric results count (preliminary, cancelled and
 entered-in-error never do). A result keeps its reported value and unit for display; `canonical`
-is None when the unit cannot be converted, and rules then draw no conclusion from it.
+is None when the unit cannot be converted, and rules then draw no conclusion from it. The
+laboratory's own `interpretation` codes (H, HH, L, LL, A, AA, N) are kept for grading.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ LAB_FIELDS = (
 YEARS = frozenset({"a", "yr", "year", "years"})
 # A result time a few minutes ahead of the call is clock skew, not a future result.
 CLOCK_SKEW = timedelta(minutes=5)
-# Enough to survive a few invalid newest results, and to find an albumin near a calcium.
+# Enough to survive a few invalid or unconvertible newest results.
 KEEP_PER_ANALYTE = 8
 # The calcium correction (rules/calcium.py) reads an albumin near the latest total calcium.
 ALBUMIN, CALCIUM_TOTAL = "albumin", "calcium_total"
@@ -67,6 +68,8 @@ class LabResult:
     comparator: str | None
     low: Measure | None
     high: Measure | None
+    interpretation: frozenset[str] = frozenset()
+    approximate: bool = False
 
     @property
     def usable(self) -> bool:
@@ -81,27 +84,45 @@ class LabResult:
 
 @dataclass(frozen=True, slots=True)
 class LabFacts:
-    """Results per analyte, newest first."""
+    """Results per analyte, newest first.
+
+    Every valid result down to the newest usable one, plus (for analytes with `history_days`)
+    the usable results in that span before it.
+
+    `complete` is False when the laboratory data may lack records (a page that could not be
+    fetched): rules then never conclude from the absence of a result.
+    """
 
     results: dict[str, tuple[LabResult, ...]]
+    complete: bool = True
 
     def latest(self, analyte: str) -> LabResult | None:
-        """The latest valid result, usable or not (issue 3: latest valid value per analyte)."""
+        """The newest valid result, usable or not."""
         found = self.results.get(analyte, ())
         return found[0] if found else None
 
+    def latest_usable(self, analyte: str) -> LabResult | None:
+        """The newest result a threshold may be applied to."""
+        return next((r for r in self.results.get(analyte, ()) if r.usable), None)
+
     def current(self, analyte: str, as_of: datetime, days: int) -> LabResult | None:
-        """The latest result if it lies within the last `days`."""
-        result = self.latest(analyte)
+        """The newest usable result if it lies within the last `days`."""
+        result = self.latest_usable(analyte)
         return result if result is not None and within(result.when, as_of, days) else None
+
+    def newer_unusable(self, result: LabResult) -> tuple[LabResult, ...]:
+        """Results taken after `result` that could not be used (their caveats go on the card)."""
+        return tuple(
+            r for r in self.results.get(result.analyte, ()) if not r.usable and r.when > result.when
+        )
+
+    def usable_series(self, analyte: str) -> tuple[LabResult, ...]:
+        """Every usable result kept for the analyte, newest first."""
+        return tuple(r for r in self.results.get(analyte, ()) if r.usable)
 
     def near(self, analyte: str, when: datetime, days: int) -> LabResult | None:
         """The usable result closest in time to `when`, at most `days` away (either side)."""
-        close = [
-            r
-            for r in self.results.get(analyte, ())
-            if r.usable and days_between(r.when, when) <= days
-        ]
+        close = [r for r in self.usable_series(analyte) if days_between(r.when, when) <= days]
         return min(close, key=lambda r: abs(r.when - when), default=None)
 
 
@@ -152,6 +173,12 @@ def _range(
     return None, None
 
 
+def _interpretation(observation: Any, kb: KnowledgeBase) -> frozenset[str]:
+    """Interpretation codes from the HL7 system (or its legacy v2 alias); others are ignored."""
+    systems = set(kb.labs.interpretation.systems)
+    return frozenset(c.code for c in codes_of(observation.interpretation) if c.system in systems)
+
+
 def _when(observation: Any) -> datetime | None:
     period = observation.effectivePeriod
     return (
@@ -190,6 +217,8 @@ def _result(
         comparator=str(quantity.comparator) if quantity.comparator else None,
         low=low,
         high=high,
+        interpretation=_interpretation(observation, kb),
+        approximate=unit in analyte.approximate_units,
     )
 
 
@@ -209,12 +238,11 @@ def _raw_when(raw: JsonObject) -> datetime | None:
 
 def _candidates(
     data: ResourceSet, kb: KnowledgeBase, as_of: datetime
-) -> dict[str, list[JsonObject]]:
+) -> dict[str, list[tuple[datetime, JsonObject]]]:
     """Raw-JSON pre-selection: valid numeric results per analyte, newest first.
 
-    Rules read the latest result per analyte (and an albumin near the latest calcium), so
-    validating a patient's whole history would only cost time. Albumin is not capped: the one
-    that corrects a calcium is chosen by date in `_albumin_near`.
+    Rules read the latest usable result per analyte (and a short history for some), so
+    validating a patient's whole record would only cost time.
     """
     loinc_system, table = kb.systems.loinc, kb.index.loinc_analyte
     valid = set(kb.labs.valid_statuses)
@@ -230,9 +258,7 @@ def _candidates(
             continue
         per_analyte.setdefault(analyte, []).append((when, order, raw))
     return {
-        analyte: [raw for _, _, raw in sorted(found, key=lambda item: item[:2], reverse=True)][
-            : None if analyte == ALBUMIN else KEEP_PER_ANALYTE
-        ]
+        analyte: [(when, raw) for when, _, raw in sorted(found, key=lambda i: i[:2], reverse=True)]
         for analyte, found in per_analyte.items()
     }
 
@@ -253,56 +279,91 @@ def _raw_analyte(raw: JsonObject, system: str, table: Mapping[str, str]) -> str 
 def read_labs(
     data: ResourceSet, kb: KnowledgeBase, as_of: datetime, min_age: int | None
 ) -> LabFacts:
-    """The newest valid result of every analyte the knowledge lists (and albumin near calcium).
+    """Per analyte: the newest valid results down to the newest usable one, plus history.
 
-    Validation stops at an analyte's newest valid result: that is all the rules read.
+    Validation stops there: that is all the rules read.
     """
     candidates = _candidates(data, kb, as_of)
+    reader = _Reader(data, kb, as_of, min_age)
     results: dict[str, tuple[LabResult, ...]] = {}
-    for analyte, raws in candidates.items():
+    for analyte, found in candidates.items():
         if analyte != ALBUMIN:
-            results[analyte] = _first_valid(data, raws, kb, as_of, min_age, usable=False)
-    albumin = _albumin_near(candidates.get(ALBUMIN, []), results.get(CALCIUM_TOTAL, ()), kb)
-    results[ALBUMIN] = _first_valid(data, albumin, kb, as_of, min_age, usable=True)
-    return LabFacts({key: found for key, found in results.items() if found})
+            results[analyte] = reader.read(analyte, found)
+    calcium = next((r for r in results.get(CALCIUM_TOTAL, ()) if r.usable), None)
+    albumin = _albumin_near(candidates.get(ALBUMIN, []), calcium, kb)
+    results[ALBUMIN] = reader.read(ALBUMIN, albumin, first_usable_only=True)
+    complete = data.complete_type("Observation")
+    return LabFacts({key: found for key, found in results.items() if found}, complete)
 
 
 def _albumin_near(
-    raws: list[JsonObject], calcium: tuple[LabResult, ...], kb: KnowledgeBase
-) -> list[JsonObject]:
-    """Albumins within the correction window of the latest calcium, closest first.
+    found: list[tuple[datetime, JsonObject]], calcium: LabResult | None, kb: KnowledgeBase
+) -> list[tuple[datetime, JsonObject]]:
+    """Albumins within the correction window of the latest usable calcium, closest first.
 
     Without a calcium to correct, only the newest albumin matters.
     """
-    if not calcium:
-        return raws[:1]
-    anchor, days = calcium[0].when, kb.labs.calcium_correction.max_days_apart
-    timed = [(when, raw) for raw in raws if (when := _raw_when(raw)) is not None]
-    close = [(abs(when - anchor), raw) for when, raw in timed if days_between(when, anchor) <= days]
-    return [raw for _, raw in sorted(close, key=lambda item: item[0])]
+    if calcium is None:
+        return found[:1]
+    days = kb.labs.calcium_correction.max_days_apart
+    close = [item for item in found if days_between(item[0], calcium.when) <= days]
+    return sorted(close, key=lambda item: abs(item[0] - calcium.when))
 
 
-def _first_valid(
-    data: ResourceSet,
-    raws: list[JsonObject],
-    kb: KnowledgeBase,
-    as_of: datetime,
-    min_age: int | None,
-    *,
-    usable: bool,
-) -> tuple[LabResult, ...]:
-    """Validate in order until one result qualifies (a malformed one is skipped and noted)."""
-    loinc_system, table = kb.systems.loinc, kb.index.loinc_analyte
-    for raw in raws:
-        observation = data.parse(Observation, raw, LAB_FIELDS)
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    data: ResourceSet
+    kb: KnowledgeBase
+    as_of: datetime
+    min_age: int | None
+
+    def read(
+        self,
+        analyte: str,
+        found: list[tuple[datetime, JsonObject]],
+        *,
+        first_usable_only: bool = False,
+    ) -> tuple[LabResult, ...]:
+        """Validate newest first until the first usable result (a malformed one is skipped).
+
+        Results sharing the first usable one's time are all read, and an exact unit is preferred
+        to an approximate one. Then, for analytes with history, usable results within
+        `history_days` before it follow.
+        """
+        kept: list[LabResult] = []
+        anchor: datetime | None = None
+        history = self.kb.analyte(analyte).history_days
+        for when, raw in found:
+            if anchor is not None and when < anchor and not self._within(when, anchor, history):
+                break
+            result = self._parse(raw)
+            if result is None or (first_usable_only and not result.usable):
+                continue
+            if anchor is None:
+                kept.append(result)  # newer unusable results, then the first usable one
+                if result.usable:
+                    anchor = result.when
+                elif len(kept) >= KEEP_PER_ANALYTE:
+                    break
+            elif result.when >= anchor or result.usable:
+                kept.append(result)  # a tie with the anchor, or history
+        return tuple(
+            sorted(kept, key=lambda r: (r.when, r.usable, not r.approximate), reverse=True)
+        )
+
+    @staticmethod
+    def _within(when: datetime, anchor: datetime, history: int | None) -> bool:
+        """Whether an older result still belongs to the analyte's history span."""
+        return history is not None and days_between(when, anchor) <= history
+
+    def _parse(self, raw: JsonObject) -> LabResult | None:
+        observation = self.data.parse(Observation, raw, LAB_FIELDS)
         if observation is None:
-            continue
+            return None
+        loinc_system, table = self.kb.systems.loinc, self.kb.index.loinc_analyte
         loinc = next(
             c.code
             for c in codes_of(observation.code)
             if c.system == loinc_system and c.code in table
         )
-        result = _result(observation, table[loinc], loinc, kb, as_of, min_age)
-        if result is not None and (result.usable or not usable):
-            return (result,)
-    return ()
+        return _result(observation, table[loinc], loinc, self.kb, self.as_of, self.min_age)

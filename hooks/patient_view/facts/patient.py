@@ -18,7 +18,7 @@ from hooks.findings import ResourceRef
 from hooks.patient_view.facts.codes import ref_of
 
 # The elements read below; nothing else of the Patient is validated (hooks/fhirdata.py).
-PATIENT_FIELDS = ("birthDate", "deceasedBoolean", "deceasedDateTime")
+PATIENT_FIELDS = ("birthDate", "gender", "deceasedBoolean", "deceasedDateTime")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +29,22 @@ class Demographics:
     deceased: bool
     min_age: int | None
     adult_age: int
+    sex: str | None = None
+    born: date | None = None
 
     @property
     def adult(self) -> bool:
         """Adult default thresholds apply only when the patient is surely an adult."""
         return self.min_age is not None and self.min_age >= self.adult_age
+
+    @property
+    def age_band(self) -> str:
+        """unknown, infant (< 1 year: no default applies), child or adult."""
+        if self.min_age is None:
+            return "unknown"
+        if self.min_age < 1:
+            return "infant"
+        return "adult" if self.adult else "child"
 
 
 def read_demographics(data: ResourceSet, as_of: datetime, adult_age: int) -> Demographics | None:
@@ -47,6 +58,8 @@ def read_demographics(data: ResourceSet, as_of: datetime, adult_age: int) -> Dem
         deceased=_deceased(patient),
         min_age=_min_age(patient.birthDate, as_of.date()),
         adult_age=adult_age,
+        sex=patient.gender if patient.gender in ("male", "female") else None,
+        born=bounds[0] if (bounds := _birth_bounds(patient.birthDate)) else None,
     )
 
 
@@ -55,22 +68,28 @@ def _deceased(patient: Any) -> bool:
     return patient.deceasedBoolean is True or patient.deceasedDateTime is not None
 
 
-def _latest_birth(value: object) -> date | None:
+def _birth_bounds(value: object) -> tuple[date, date] | None:
+    """The earliest and latest day a (possibly partial: YYYY, YYYY-MM) birth date allows."""
     if isinstance(value, date):
-        return value
+        return value, value
     if not isinstance(value, str):
         return None
     parts = value.split("-")
-    if len(parts) == 1 and parts[0].isdigit():
-        return date(int(parts[0]), 12, 31)
-    if len(parts) == 2 and all(part.isdigit() for part in parts):
-        year, month = int(parts[0]), int(parts[1])
-        return date(year, month, calendar.monthrange(year, month)[1])
-    return None
+    if len(parts) not in (1, 2) or not all(part.isdigit() for part in parts):
+        return None
+    year = int(parts[0])
+    try:
+        if len(parts) == 1:
+            return date(year, 1, 1), date(year, 12, 31)
+        month = int(parts[1])
+        return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+    except (ValueError, calendar.IllegalMonthError):
+        return None
 
 
 def _min_age(birth: object, today: date) -> int | None:
-    born = _latest_birth(birth)
+    bounds = _birth_bounds(birth)
+    born = bounds[1] if bounds else None
     if born is None or born > today:
         return None
     had_birthday = (today.month, today.day) >= (born.month, born.day)

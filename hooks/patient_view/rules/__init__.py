@@ -10,13 +10,20 @@ from datetime import datetime
 
 from hooks.findings import Evidence, Finding
 from hooks.knowledge import KnowledgeBase
+from hooks.knowledge_schema import RuleDef
 from hooks.patient_view.facts import Facts
+from hooks.patient_view.rules.advice import ADVICE_RULES
 from hooks.patient_view.rules.context import RuleContext, RuleImpl
 from hooks.patient_view.rules.labs import LAB_RULES
 from hooks.patient_view.rules.medications import MEDICATION_RULES
 from hooks.patient_view.rules.neurology import NEUROLOGY_RULES
 
-IMPLEMENTATIONS: dict[str, RuleImpl] = {**MEDICATION_RULES, **LAB_RULES, **NEUROLOGY_RULES}
+IMPLEMENTATIONS: dict[str, RuleImpl] = {
+    **MEDICATION_RULES,
+    **LAB_RULES,
+    **NEUROLOGY_RULES,
+    **ADVICE_RULES,
+}
 MAX_CONTEXT_LINES = 3
 
 
@@ -24,21 +31,35 @@ def supersede(findings: list[Finding], kb: KnowledgeBase) -> list[Finding]:
     """Drop a finding when another rule that supersedes it reports the same (analyte, Observation).
 
     Reference §6 conflict handling: a diuretic with a low potassium is one finding naming both.
+    The dropped finding's orders move to the one that covers it, so naming a lab value on a
+    medication card never loses the orders the lab rule would have made (issue 8 §4).
     """
-    covered: set[tuple[str, tuple[str, str]]] = set()
-    for finding in findings:
+    covers: dict[tuple[str, tuple[str, str]], int] = {}
+    for number, finding in enumerate(findings):
         if finding.subject is not None:
-            covered.update((rule, finding.subject) for rule in kb.rule(finding.rule_id).supersedes)
-    kept: list[Finding] = []
+            for rule in kb.rule(finding.rule_id).supersedes:
+                covers.setdefault((rule, finding.subject), number)
+    merged = list(findings)
+    dropped: set[int] = set()
     seen: set[tuple[str, tuple[str, str]]] = set()
-    for finding in findings:
-        if finding.subject is not None:
-            key = (finding.rule_id, finding.subject)
-            if key in covered or key in seen:
-                continue
-            seen.add(key)
-        kept.append(finding)
-    return kept
+    for number, finding in enumerate(findings):
+        if finding.subject is None:
+            continue
+        key = (finding.rule_id, finding.subject)
+        if key in covers:
+            owner = covers[key]
+            orders = (*merged[owner].orders, *finding.orders)
+            merged[owner] = replace(merged[owner], orders=tuple(dict.fromkeys(orders)))
+            dropped.add(number)
+        elif key in seen:
+            dropped.add(number)
+        seen.add(key)
+    return [finding for number, finding in enumerate(merged) if number not in dropped]
+
+
+def _applies(rule: RuleDef, facts: Facts) -> bool:
+    """Adult-only evidence is never applied to a child or to a patient of unknown age."""
+    return rule.population == "all" or facts.demographics.adult
 
 
 def _context(facts: Facts) -> tuple[Evidence, ...]:
@@ -50,7 +71,8 @@ def run_rules(facts: Facts, kb: KnowledgeBase, as_of: datetime) -> list[Finding]
     """Every enabled rule in catalogue order, deduplicated, each tagged with the complaint."""
     findings: list[Finding] = []
     for rule in kb.enabled_rules:
-        findings.extend(IMPLEMENTATIONS[rule.id].run(RuleContext(facts, rule, kb, as_of)))
+        if _applies(rule, facts):
+            findings.extend(IMPLEMENTATIONS[rule.id].run(RuleContext(facts, rule, kb, as_of)))
     context = _context(facts)
     site = "knee" if facts.complaint.knee else "general"
     return [

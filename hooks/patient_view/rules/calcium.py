@@ -12,12 +12,11 @@ from enum import StrEnum
 
 from hooks.findings import Evidence
 from hooks.patient_view.facts import LabResult, Measure
-from hooks.patient_view.facts.timing import days_between, iso_day
+from hooks.patient_view.facts.timing import days_between, iso_day, within
 from hooks.patient_view.facts.units import format_number
 from hooks.patient_view.rules.context import RuleContext
-from hooks.patient_view.rules.evidence import lab_evidence
-from hooks.patient_view.rules.exposure import stale_days
-from hooks.patient_view.rules.grading import Grade, canonical, grade
+from hooks.patient_view.rules.evidence import lab_evidence, sentence_case
+from hooks.patient_view.rules.grading import Grade, Side, canonical, grade
 
 TOTALS = ("calcium_total", "calcium_corrected")
 
@@ -48,9 +47,18 @@ class CalciumReading:
         return "calcium_ionized" if self.kind is CalciumKind.IONIZED else self.result.analyte
 
 
+def _stale(ctx: RuleContext, analyte: str) -> int:
+    return ctx.kb.analyte(analyte).stale_after_days
+
+
 def _latest_total(ctx: RuleContext) -> LabResult | None:
-    labs, stale = ctx.facts.labs, stale_days(ctx, "calcium_total")
-    found = [r for key in TOTALS if (r := labs.current(key, ctx.as_of, stale)) is not None]
+    """The newest usable total (or laboratory-corrected) calcium, else the newest unusable one."""
+    labs = ctx.facts.labs
+    found = []
+    for key in TOTALS:
+        result = labs.latest_usable(key) or labs.latest(key)
+        if result is not None and within(result.when, ctx.as_of, _stale(ctx, key)):
+            found.append(result)
     return max(found, key=lambda r: r.when, default=None)
 
 
@@ -75,8 +83,7 @@ def read_calcium(ctx: RuleContext) -> CalciumReading | None:
     """The calcium value to judge now, or None without a current result."""
     labs = ctx.facts.labs
     window = ctx.kb.labs.calcium_correction.max_days_apart
-    stale = stale_days(ctx, "calcium_ionized")
-    ionized = labs.current("calcium_ionized", ctx.as_of, stale)
+    ionized = labs.current("calcium_ionized", ctx.as_of, _stale(ctx, "calcium_ionized"))
     ionized = ionized if ionized is not None and ionized.usable else None
     total = _latest_total(ctx)
     if (
@@ -101,9 +108,16 @@ def read_calcium(ctx: RuleContext) -> CalciumReading | None:
     return _corrected(ctx, total, albumin)
 
 
-def grade_calcium(ctx: RuleContext, reading: CalciumReading) -> Grade:
-    """Low against the laboratory range of the calcium result, else the defaults."""
-    return grade(ctx, reading.analyte, reading.value, reading.result.low, "low", "critical_low")
+def grade_calcium(ctx: RuleContext, reading: CalciumReading, side: Side) -> Grade:
+    """Against the laboratory range of the calcium result, else the defaults.
+
+    The laboratory's flags describe the value it measured, so they are not applied to a value
+    this service corrected for albumin.
+    """
+    result = reading.result
+    flags = frozenset() if reading.kind is CalciumKind.CORRECTED else result.interpretation
+    bound = result.low if side is Side.LOW else result.high
+    return grade(ctx, reading.analyte, reading.value, side, bound=bound, interpretation=flags)
 
 
 def calcium_evidence(
@@ -133,3 +147,13 @@ def calcium_parts(reading: CalciumReading) -> dict[str, str]:
         value = format_number(reading.result.value)
         unit = reading.result.reported_unit or reading.value.unit
     return {"value": value, "unit": unit, "date": iso_day(reading.result.when)}
+
+
+def calcium_label(ctx: RuleContext, reading: CalciumReading) -> str:
+    """What was judged, as the summary names it: calcium, albumin-corrected or ionized."""
+    key = {
+        CalciumKind.IONIZED: "calcium_ionized",
+        CalciumKind.CORRECTED: "calcium_corrected",
+        CalciumKind.LAB_CORRECTED: "calcium_corrected",
+    }.get(reading.kind, "calcium_total")
+    return sentence_case(ctx.kb.analyte(key).display)

@@ -5,6 +5,8 @@ Values appear both normalised (canonical unit) and as the laboratory reported th
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from hooks.findings import Evidence, Finding, FindingStatus, Severity
 from hooks.patient_view.facts import ConditionRecord, LabResult
 from hooks.patient_view.facts.timing import iso_day
@@ -19,12 +21,15 @@ def lab_evidence(
     citation: str | None = None,
     note: str | None = None,
 ) -> Evidence:
-    """A result with its normalised and reported values."""
+    """A result with its normalised and reported values (and its unit caveat if approximate)."""
     analyte = ctx.kb.analyte(result.analyte)
     as_reported = reported(result)
     value = None
-    if result.canonical is not None:
+    if result.canonical is not None and not result.approximate:
         value = f"{format_number(result.canonical)} {analyte.canonical_unit}"
+    if result.approximate and result.unit is not None:
+        caveat = analyte.approximate_units[result.unit]
+        note = f"{note}; {caveat}" if note else caveat
     return Evidence(
         label=sentence_case(analyte.display),
         ref=result.ref,
@@ -75,10 +80,31 @@ def no_conclusion(ctx: RuleContext, result: LabResult) -> Finding:
     )
 
 
+def incomplete(ctx: RuleContext) -> Finding:
+    """A listed-only note: no conclusion was drawn from a missing result (data incomplete)."""
+    return ctx.finding(
+        ctx.rule.templates[0],
+        severity=Severity.INFO,
+        status=FindingStatus.NO_CONCLUSION,
+        orders=(),
+        caveats=(ctx.say("labs_incomplete"),),
+    )
+
+
 def usable_within(ctx: RuleContext, analyte: str, days: int) -> LabResult | None:
     """The latest result if it is recent and usable."""
     result = ctx.facts.labs.current(analyte, ctx.as_of, days)
     return result if result is not None and result.usable else None
+
+
+def age_words(ctx: RuleContext, when: datetime) -> str:
+    """How old a result is, as a clinician says it: "3 days", "11 months", "2 years"."""
+    days = max(0, (ctx.as_of - when).days)
+    if days < 60:
+        return ctx.say("age_days", n=str(days)) if days != 1 else ctx.say("age_day")
+    if days < 730:
+        return ctx.say("age_months", n=str(round(days / 30.44)))
+    return ctx.say("age_years", n=str(days // 365))
 
 
 def sentence_case(text: str) -> str:

@@ -1,13 +1,16 @@
 """Drug exposure as rules see it: systemic (or route-unknown) records in a set of classes.
 
 Erratum 8: eye, ear, skin and (for most classes) inhaled products never count; where the
-route is unknown and local forms exist, rules say so instead of warning.
+route is unknown and local forms exist, rules say so instead of warning. An active record is
+current exposure only with a recent sign of use, never when dated before the patient's birth,
+and a drug is dated from the earliest start of its continuous use (drugs.yaml current_use).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from hooks.findings import Evidence, Severity
 from hooks.patient_view.facts import MedicationUse
@@ -57,7 +60,9 @@ def exposures(
     wanted = set(classes)
     found = []
     for use in ctx.facts.medications.in_classes(wanted):
-        if not (use.current or _in_window(ctx, use, wanted, window_days)):
+        if _before_birth(ctx, use):
+            continue
+        if not (in_use(ctx, use) or _in_window(ctx, use, wanted, window_days)):
             continue
         if use.local_atc or (use.route and use.route not in _systemic_routes(ctx, wanted)):
             continue
@@ -66,6 +71,50 @@ def exposures(
         )
         found.append(Exposure(use, _names(ctx, use, wanted), use.route is None and local_forms))
     return found
+
+
+def _before_birth(ctx: RuleContext, use: MedicationUse) -> bool:
+    """A record dated before the patient was born is a data error, never exposure."""
+    born = ctx.facts.demographics.born
+    start = use.start
+    return born is not None and start is not None and start.date() < born
+
+
+def in_use(ctx: RuleContext, use: MedicationUse) -> bool:
+    """Current status and a recent sign of use (or no dates at all to judge by)."""
+    if not use.current:
+        return False
+    seen = use.last_seen or use.start
+    return (
+        seen is None
+        or within(seen, ctx.as_of, ctx.kb.drugs.current_use.recent_within_days)
+        or seen > ctx.as_of
+    )
+
+
+def continuous_start(ctx: RuleContext, use: MedicationUse) -> datetime | None:
+    """The earliest start of uninterrupted use of this record's ingredient(s)."""
+    start = use.start
+    if start is None or not use.match.ingredients:
+        return start
+    gap = timedelta(days=ctx.kb.drugs.current_use.continuity_gap_days)
+    same = [
+        other
+        for other in ctx.facts.medications.uses
+        if other.start is not None
+        and other.match.ingredients & use.match.ingredients
+        and not _before_birth(ctx, other)
+    ]
+    for other in sorted(same, key=_start_of, reverse=True):
+        assert other.start is not None
+        if other.start < start and (other.last_seen or other.start) >= start - gap:
+            start = other.start
+    return start
+
+
+def _start_of(use: MedicationUse) -> datetime:
+    assert use.start is not None
+    return use.start
 
 
 def _in_window(
@@ -94,16 +143,15 @@ def drug_names(found: Iterable[Exposure]) -> tuple[str, ...]:
 
 
 def drug_evidence(ctx: RuleContext, exposure: Exposure) -> Evidence:
-    """One detail line per medication record."""
+    """One detail line per medication record, dated from the start of continuous use."""
     use = exposure.use
     basis = ctx.say(f"basis_{use.match.basis.value}", key=use.match.key)
     route = use.route or ctx.say("route_unknown_word")
-    return Evidence(
-        label=", ".join(exposure.names),
-        ref=use.ref,
-        when=use.start,
-        note=ctx.say("drug_note", status=use.status, basis=basis, route=route),
-    )
+    note = ctx.say("drug_note", status=use.status, basis=basis, route=route)
+    since = continuous_start(ctx, use)
+    if since is not None and use.start is not None and since < use.start:
+        note = f"{note}; {ctx.say('drug_since', date=since.date().isoformat())}"
+    return Evidence(label=", ".join(exposure.names), ref=use.ref, when=since, note=note)
 
 
 def route_caveats(ctx: RuleContext, found: Iterable[Exposure]) -> tuple[str, ...]:
@@ -120,15 +168,3 @@ def exposure_severity(ctx: RuleContext, found: Sequence[Exposure]) -> Severity:
     if found and all(exposure.uncertain for exposure in found):
         return Severity.INFO
     return ctx.rule.severity
-
-
-def stale_days(ctx: RuleContext, analyte: str) -> int:
-    """How old a result of `analyte` may be and still say something about today.
-
-    Shorter while a current drug depletes the analyte (labs.yaml depleting_drug_recency).
-    """
-    recency = ctx.kb.labs.depleting_drug_recency
-    default = ctx.kb.analyte(analyte).stale_after_days
-    if analyte in recency.analytes and exposures(ctx, recency.drug_classes):
-        return min(default, recency.days)
-    return default

@@ -1,8 +1,9 @@
-"""Family A: medications linked to cramps, spasm, myalgia or electrolyte loss (A1-A12).
+"""Family A: medications linked to cramps, spasm, twitching or electrolyte loss (A1-A14).
 
 Each function is one catalogue rule; its docstring carries the id. Drugs count only when
-systemic (erratum 8); a lab value a drug explains is named in the same finding (A1b, A3, A11),
-and the lab rule stays silent about that Observation (`supersedes` in rules.yaml).
+systemic (erratum 8) and in current use (drugs.yaml current_use); a lab value a drug explains is
+named in the same finding (A1b, A3), and the lab rule stays silent about that Observation
+(`supersedes`). Statins live in `rules/statins.py`.
 """
 
 from __future__ import annotations
@@ -11,38 +12,27 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from hooks.findings import Evidence, Finding, Severity
-from hooks.patient_view.facts import LabResult
 from hooks.patient_view.facts.timing import earliest
-from hooks.patient_view.facts.units import format_number
-from hooks.patient_view.rules.calcium import (
-    CalciumKind,
-    calcium_evidence,
-    calcium_parts,
-    grade_calcium,
-    read_calcium,
-)
 from hooks.patient_view.rules.context import RuleContext, RuleImpl
+from hooks.patient_view.rules.electrolytes import Shown, electrolyte_finding, judge
 from hooks.patient_view.rules.evidence import (
-    condition_evidence,
-    lab_evidence,
+    age_words,
+    incomplete,
     reported,
     unusable_caveat,
     usable_within,
-    value_parts,
 )
 from hooks.patient_view.rules.exposure import (
     Exposure,
+    continuous_start,
     drug_evidence,
     drug_names,
     exposure_severity,
     exposures,
     route_caveats,
-    stale_days,
 )
-from hooks.patient_view.rules.grading import Grade, grade, uln_multiple
-
-DIURETICS = ("loop_diuretic", "thiazide")
-DIURETIC_LABS = ("potassium", "magnesium")
+from hooks.patient_view.rules.grading import Side
+from hooks.patient_view.rules.statins import STATIN_RULES
 
 
 def _drug_finding(
@@ -53,8 +43,10 @@ def _drug_finding(
     severity: Severity | None = None,
     values: dict[str, str] | None = None,
     orders: Sequence[str] | None = None,
-    sources: Sequence[str] | None = None,
-    subject: tuple[str, str] | None = None,
+    evidence: Sequence[Evidence] = (),
+    caveats: Sequence[str] = (),
+    items: dict[str, tuple[str, ...]] | None = None,
+    recent_within: int | None = None,
 ) -> list[Finding]:
     """The common shape: name the drugs, list their records, say where the route is unknown."""
     if not found:
@@ -64,180 +56,117 @@ def _drug_finding(
             template or ctx.rule.templates[0],
             severity=severity or exposure_severity(ctx, found),
             values=values,
-            items={"drug": drug_names(found)},
-            evidence=[drug_evidence(ctx, exposure) for exposure in found],
-            caveats=route_caveats(ctx, found),
+            items={"drug": drug_names(found), **(items or {})},
+            evidence=[*(drug_evidence(ctx, exposure) for exposure in found), *evidence],
+            caveats=[*route_caveats(ctx, found), *caveats],
             orders=orders,
-            sources=sources,
-            subject=subject,
+            recent_within=recent_within,
         )
     ]
 
 
-def _extend(
-    finding: Finding,
-    evidence: Sequence[Evidence] = (),
-    caveats: Sequence[str] = (),
-    items: dict[str, tuple[str, ...]] | None = None,
-) -> Finding:
-    """A copy with more evidence, caveats or list items (findings are frozen)."""
-    return replace(
-        finding,
-        evidence=(*finding.evidence, *evidence),
-        caveats=(*finding.caveats, *caveats),
-        items={**finding.items, **(items or {})},
-    )
-
-
-def _missing_lab(ctx: RuleContext, analyte: str, days: int) -> tuple[Evidence, list[str]]:
-    """An evidence line saying no usable result is recent, with why an existing one is unused."""
-    latest = ctx.facts.labs.latest(analyte)
+def _last_lab(ctx: RuleContext, analyte: str, days: int) -> tuple[Evidence, list[str]]:
+    """The last result of an analyte and its age, or that there is none; why it is unused."""
+    latest = ctx.facts.labs.latest_usable(analyte) or ctx.facts.labs.latest(analyte)
+    display = ctx.kb.analyte(analyte).display
+    if latest is None:
+        return Evidence(label=ctx.say("missing_lab", analyte=display, days=str(days))), []
     line = Evidence(
-        label=ctx.say("missing_lab", analyte=ctx.kb.analyte(analyte).display, days=str(days)),
-        ref=latest.ref if latest else None,
-        when=latest.when if latest else None,
-        value=reported(latest) if latest else None,
+        label=ctx.say("last_lab", analyte=display, age=age_words(ctx, latest.when), days=str(days)),
+        ref=latest.ref,
+        when=latest.when,
+        value=reported(latest),
     )
-    caveats = [unusable_caveat(ctx, latest)] if latest is not None and not latest.usable else []
-    return line, caveats
-
-
-def _low_result(ctx: RuleContext, analyte: str) -> tuple[LabResult | None, Grade | None]:
-    """The latest current usable result of an analyte and its low grade, if any."""
-    result = usable_within(ctx, analyte, stale_days(ctx, analyte))
-    if result is None or result.measure is None:
-        return None, None
-    return result, grade(ctx, analyte, result.measure, result.low, "low", "critical_low")
+    return line, [unusable_caveat(ctx, latest)] if not latest.usable else []
 
 
 def diuretic_without_labs(ctx: RuleContext) -> list[Finding]:
     """A1: current loop/thiazide diuretic and no usable K or Mg in the lab window."""
-    found = exposures(ctx, DIURETICS)
+    found = exposures(ctx, ctx.rule.inputs.drug_classes)
     if not found:
         return []
+    if not ctx.facts.labs.complete:
+        return [incomplete(ctx)]  # absence of a result proves nothing on incomplete data
     window = ctx.days("lab_window_days")
     missing: list[str] = []
     lines: list[Evidence] = []
     caveats: list[str] = []
-    for analyte in DIURETIC_LABS:
-        _, low = _low_result(ctx, analyte)
-        if usable_within(ctx, analyte, window) is not None or (low is not None and low.abnormal):
-            continue  # recent, or A1b's
-        line, why = _missing_lab(ctx, analyte, window)
+    for analyte in ctx.rule.inputs.labs:
+        judged = judge(ctx, analyte, Side.LOW)
+        if usable_within(ctx, analyte, window) is not None or (judged and judged.grade.abnormal):
+            continue  # recent, or a low value that A1b/B1/B2 report with its age
+        line, why = _last_lab(ctx, analyte, window)
         missing.append(analyte)
         lines.append(line)
         caveats.extend(why)
     if not missing:
         return []
-    orders = [o for o, a in (("bmp", "potassium"), ("magnesium", "magnesium")) if a in missing]
-    [finding] = _drug_finding(ctx, found, orders=orders)
-    return [
-        _extend(
-            finding,
-            items={"analyte": tuple(ctx.kb.analyte(a).short for a in missing)},
-            evidence=lines,
-            caveats=caveats,
-        )
-    ]
+    wanted = {order for order in ctx.rule.orders for a in missing if a in ctx.measures(order)}
+    return _drug_finding(
+        ctx,
+        found,
+        orders=[order for order in ctx.rule.orders if order in wanted],
+        evidence=lines,
+        caveats=caveats,
+        items={"analyte": tuple(ctx.kb.analyte(a).short for a in missing)},
+    )
 
 
 def diuretic_with_low_labs(ctx: RuleContext) -> list[Finding]:
-    """A1b: current diuretic and a low K or Mg taken after the diuretic started."""
-    found = exposures(ctx, DIURETICS)
+    """A1b: current diuretic and a low K or Mg taken after the diuretic's continuous start."""
+    found = exposures(ctx, ctx.rule.inputs.drug_classes)
     findings = []
-    for analyte in DIURETIC_LABS:
-        result, low = _low_result(ctx, analyte)
-        if result is None or low is None or not low.abnormal:
+    for analyte in ctx.rule.inputs.labs:
+        judged = judge(ctx, analyte, Side.LOW)
+        if judged is None or not judged.grade.abnormal:
             continue
-        started = [e for e in found if e.use.start is not None and e.use.start <= result.when]
+        started = [
+            e
+            for e in found
+            if (start := continuous_start(ctx, e.use)) is not None and start <= judged.result.when
+        ]
         if not started:
             continue  # not attributable to the drug: B1/B2 report it
-        finding = ctx.finding(
-            "A1b",
-            severity=Severity.CRITICAL if low.severe else ctx.rule.severity,
-            values=value_parts(result),
-            items={"drug": drug_names(started), "analyte": (ctx.kb.analyte(analyte).display,)},
-            evidence=[
-                lab_evidence(ctx, result, low.limit, low.citation),
-                *(drug_evidence(ctx, e) for e in started),
-            ],
-            caveats=route_caveats(ctx, started),
-            subject=(analyte, result.ref.id),
-        )
-        findings.append(finding)
+        shown = Shown(label=ctx.kb.analyte(analyte).display)
+        finding = electrolyte_finding(ctx, judged, "A1b", drugs=started, shown=shown)
+        if finding is not None:
+            findings.append(
+                replace(finding, caveats=(*finding.caveats, *route_caveats(ctx, started)))
+            )
     return findings
 
 
 def long_term_ppi(ctx: RuleContext) -> list[Finding]:
     """A2: PPI first recorded > min_duration_days ago (or undated) and no usable Mg in window."""
-    found = exposures(ctx, ("ppi",))
-    if not found or usable_within(ctx, "magnesium", ctx.days("lab_window_days")):
+    found = exposures(ctx, ctx.rule.inputs.drug_classes)
+    window = ctx.days("lab_window_days")
+    if not found or usable_within(ctx, "magnesium", window):
         return []
-    all_ppi = ctx.facts.medications.in_classes(("ppi",))
-    first = earliest(*(use.start for use in all_ppi))
+    if not ctx.facts.labs.complete:
+        return [incomplete(ctx)]
+    first = earliest(*(continuous_start(ctx, e.use) for e in found))
     caveats: list[str] = []
     if first is None:
         caveats.append(ctx.say("start_unknown", drug=", ".join(drug_names(found))))
     elif (ctx.as_of - first).days <= ctx.days("min_duration_days"):
         return []
-    line, why = _missing_lab(ctx, "magnesium", ctx.days("lab_window_days"))
-    [finding] = _drug_finding(ctx, found)
-    return [_extend(finding, evidence=[line], caveats=[*caveats, *why])]
+    line, why = _last_lab(ctx, "magnesium", window)
+    return _drug_finding(ctx, found, evidence=[line], caveats=[*caveats, *why])
 
 
-def statin_muscle_symptoms(ctx: RuleContext) -> list[Finding]:
-    """A3: current statin; names a raised CK (graded >ULN / >5x / >10x) and active weakness."""
-    found = exposures(ctx, ("statin",))
-    if not found:
-        return []
-    severity, template = exposure_severity(ctx, found), "A3"
-    values: dict[str, str] = {}
-    subject: tuple[str, str] | None = None
-    evidence = [drug_evidence(ctx, e) for e in found]
-    ck = usable_within(ctx, "ck", ctx.days("ck_lookback_days"))
-    multiple = uln_multiple(ctx, "ck", ck.measure, ck.high) if ck and ck.measure else None
-    if ck is not None and multiple is not None and multiple.times > 1:
-        template, subject = "A3-ck", ("ck", ck.ref.id)
-        values = {**value_parts(ck), "n": format_number(round(multiple.times, 1))}
-        evidence.insert(0, lab_evidence(ctx, ck, multiple.limit, multiple.citation))
-        if multiple.times > ctx.number("critical_x_uln"):
-            severity = Severity.CRITICAL
-        elif multiple.times > ctx.number("warning_x_uln"):
-            severity = Severity.WARNING
-    weakness = ctx.facts.conditions.active_in("weakness")
-    if weakness and severity is Severity.INFO:
-        severity = Severity.WARNING
-    evidence.extend(condition_evidence(record) for record in weakness)
-    orders = ["ck"] + ([] if usable_within(ctx, "tsh", ctx.days("tsh_window_days")) else ["tsh"])
-    return [
-        ctx.finding(
-            template,
-            severity=severity,
-            values=values,
-            items={"drug": drug_names(found)},
-            evidence=evidence,
-            orders=orders,
-            caveats=route_caveats(ctx, found),
-            subject=subject,
-        )
-    ]
+def long_acting_beta_agonist(ctx: RuleContext) -> list[Finding]:
+    """A4: long-acting beta-2 agonist (Garrison 2012, adults); a K check only if none is recent."""
+    return _drug_finding(ctx, exposures(ctx, ctx.rule.inputs.drug_classes))
 
 
-def beta_agonist(ctx: RuleContext) -> list[Finding]:
-    """A4: beta-2 agonist or methylxanthine; Garrison 2012 cited for LABAs only (erratum 9)."""
-    found = exposures(ctx, ctx.rule.inputs.drug_classes)
-    laba = [e for e in found if "laba" in e.use.match.classes]
-    others = [e for e in found if e not in laba]
-    orders = [] if usable_within(ctx, "potassium", ctx.days("lab_window_days")) else ["bmp"]
-    return [
-        *_drug_finding(ctx, laba, "A4-laba", orders=orders),
-        *_drug_finding(ctx, others, "A4", orders=orders),
-    ]
+def short_acting_beta_agonist(ctx: RuleContext) -> list[Finding]:
+    """A4s: short-acting beta-2 agonist; labelled cramps, a transient K fall, no test needed."""
+    return _drug_finding(ctx, exposures(ctx, ctx.rule.inputs.drug_classes), orders=())
 
 
 def afp_cramp_drug(ctx: RuleContext) -> list[Finding]:
     """A5: raloxifene, conjugated estrogens, teriparatide, IV iron sucrose or naproxen."""
-    return _drug_finding(ctx, exposures(ctx, ("afp_cramp_drug",)))
+    return _drug_finding(ctx, exposures(ctx, ctx.rule.inputs.drug_classes))
 
 
 def systemic_corticosteroid(ctx: RuleContext) -> list[Finding]:
@@ -246,102 +175,112 @@ def systemic_corticosteroid(ctx: RuleContext) -> list[Finding]:
     minimum = ctx.days("min_duration_days")
     found = [
         e
-        for e in exposures(ctx, ("corticosteroid",))
+        for e in exposures(ctx, ctx.rule.inputs.drug_classes)
         if e.use.match.ingredients & any_duration
-        or (e.use.start is not None and (ctx.as_of - e.use.start).days >= minimum)
+        or (
+            (start := continuous_start(ctx, e.use)) is not None
+            and (ctx.as_of - start).days >= minimum
+        )
     ]
-    weakness = ctx.facts.conditions.active_in("weakness")
+    weakness = ctx.facts.conditions.active_in(*ctx.rule.inputs.conditions)
     orders = ["bmp", "ck"] if weakness else ["bmp"]
-    return _drug_finding(ctx, found, orders=orders)
+    needed, _ = ctx.needed_orders(["bmp"])
+    template = ctx.rule.templates[0] if needed else f"{ctx.rule.templates[0]}-on-file"
+    return _drug_finding(ctx, found, template, orders=orders)
 
 
 def magnesium_wasting_drug(ctx: RuleContext) -> list[Finding]:
     """A7: Mg-wasting drug current or within window_days, and no usable Mg in the lab window."""
-    found = exposures(ctx, ("mg_wasting",), ctx.days("window_days"))
-    if not found or usable_within(ctx, "magnesium", ctx.days("lab_window_days")):
+    found = exposures(ctx, ctx.rule.inputs.drug_classes, ctx.days("window_days"))
+    window = ctx.days("lab_window_days")
+    if not found or usable_within(ctx, "magnesium", window):
         return []
-    line, why = _missing_lab(ctx, "magnesium", ctx.days("lab_window_days"))
-    return [_extend(f, evidence=[line], caveats=why) for f in _drug_finding(ctx, found)]
+    if not ctx.facts.labs.complete:
+        return [incomplete(ctx)]
+    line, why = _last_lab(ctx, "magnesium", window)
+    return _drug_finding(ctx, found, evidence=[line], caveats=why)
 
 
 def lithium(ctx: RuleContext) -> list[Finding]:
-    """A8: lithium carbonate or citrate (never the orotate supplement, erratum 7)."""
-    return _drug_finding(ctx, exposures(ctx, ("lithium",)))
+    """A8: lithium; asks only for the checks not on file within a year, shows the others."""
+    found = exposures(ctx, ctx.rule.inputs.drug_classes)
+    if not found:
+        return []
+    year = ctx.kb.analyte("lithium").act_within_days
+    missing = [a for a in ctx.names("checks") if ctx.recent(a, year) is None]
+    template = ctx.rule.templates[0] if missing else f"{ctx.rule.templates[0]}-on-file"
+    items = {"analyte": tuple(ctx.kb.analyte(a).short for a in missing)} if missing else {}
+    return _drug_finding(ctx, found, template, items=items, recent_within=year)
 
 
 def stimulant(ctx: RuleContext) -> list[Finding]:
-    """A9: amphetamines, methylphenidate, modafinil or a caffeine product."""
-    return _drug_finding(ctx, exposures(ctx, ("stimulant",)))
+    """A9: amphetamines, methylphenidate or a caffeine product (tremor, twitching)."""
+    return _drug_finding(ctx, exposures(ctx, ctx.rule.inputs.drug_classes))
 
 
 def fluoroquinolone_knee(ctx: RuleContext) -> list[Finding]:
-    """A10: fluoroquinolone within window_days and knee or leg context."""
+    """A10: fluoroquinolone within window_days and knee or leg context; names risk factors."""
     if not ctx.facts.complaint.knee:
         return []
-    return _drug_finding(ctx, exposures(ctx, ("fluoroquinolone",), ctx.days("window_days")))
+    classes = ctx.rule.inputs.drug_classes
+    found = exposures(ctx, classes[:1], ctx.days("window_days"))
+    caveats = []
+    age = ctx.facts.demographics.min_age
+    if age is not None and age > ctx.days("older_than_years"):
+        caveats.append(ctx.say("fq_risk_age", years=str(ctx.days("older_than_years"))))
+    if exposures(ctx, classes[1:]):
+        caveats.append(ctx.say("fq_risk_steroid"))
+    return _drug_finding(ctx, found, caveats=caveats)
 
 
 def bone_agent(ctx: RuleContext) -> list[Finding]:
-    """A11: bisphosphonate or denosumab; names a low calcium (A11-low, warning)."""
-    found = exposures(ctx, ("bisphosphonate", "rankl_inhibitor"), ctx.windows("class_window_days"))
-    if not found:
-        return []
-    reading = read_calcium(ctx)
-    if reading is None or reading.kind in (CalciumKind.NO_ALBUMIN, CalciumKind.UNUSABLE):
-        return _drug_finding(ctx, found)
-    calcium_grade = grade_calcium(ctx, reading)
-    if not calcium_grade.abnormal:
-        return _drug_finding(ctx, found)
-    [finding] = _drug_finding(
-        ctx,
-        found,
-        "A11-low",
-        severity=Severity.WARNING,
-        values=calcium_parts(reading),
-        subject=(reading.result.analyte, reading.result.ref.id),
+    """A11: bisphosphonate or denosumab (disabled: no verified source; see OMITTED.md)."""
+    return _drug_finding(
+        ctx, exposures(ctx, ctx.rule.inputs.drug_classes, ctx.windows("class_window_days"))
     )
-    return [_extend(finding, evidence=calcium_evidence(ctx, reading, calcium_grade))]
 
 
 def quinine_for_cramps(ctx: RuleContext) -> list[Finding]:
-    """A12: quinine prescribed to a patient with a cramp complaint."""
-    return _drug_finding(ctx, exposures(ctx, ("quinine",)))
+    """A12: quinine prescribed to a patient with a cramp complaint; pregnancy named."""
+    found = exposures(ctx, ctx.rule.inputs.drug_classes)
+    pregnancy = ctx.facts.pregnancy
+    if not pregnancy.pregnant:
+        return _drug_finding(ctx, found)
+    lines = [Evidence(label=s.label, ref=s.ref, when=s.when) for s in pregnancy.signals]
+    return _drug_finding(ctx, found, f"{ctx.rule.templates[0]}-pregnant", evidence=lines)
+
+
+def nsaid_in_pregnancy(ctx: RuleContext) -> list[Finding]:
+    """A14: systemic NSAID at >= from_weeks of pregnancy (FDA 2020); unknown gestation: info."""
+    pregnancy = ctx.facts.pregnancy
+    found = exposures(ctx, ctx.rule.inputs.drug_classes[:1])
+    if not pregnancy.pregnant or not found:
+        return []
+    lines = [Evidence(label=s.label, ref=s.ref, when=s.when) for s in pregnancy.signals]
+    weeks = pregnancy.weeks
+    if weeks is None:
+        return _drug_finding(
+            ctx, found, f"{ctx.rule.templates[0]}-unknown", severity=Severity.INFO, evidence=lines
+        )
+    if weeks < ctx.days("from_weeks"):
+        return []
+    return _drug_finding(ctx, found, values={"n": str(weeks)}, evidence=lines)
 
 
 MEDICATION_RULES: dict[str, RuleImpl] = {
     "A1": RuleImpl(diuretic_without_labs, {"lab_window_days": int}),
-    "A1b": RuleImpl(
-        diuretic_with_low_labs,
-        {},
-        (
-            ("potassium", "low"),
-            ("potassium", "critical_low"),
-            ("magnesium", "low"),
-            ("magnesium", "critical_low"),
-        ),
-    ),
+    "A1b": RuleImpl(diuretic_with_low_labs),
     "A2": RuleImpl(long_term_ppi, {"min_duration_days": int, "lab_window_days": int}),
-    "A3": RuleImpl(
-        statin_muscle_symptoms,
-        {
-            "ck_lookback_days": int,
-            "tsh_window_days": int,
-            "warning_x_uln": float,
-            "critical_x_uln": float,
-        },
-        (("ck", "uln"),),
-    ),
-    "A4": RuleImpl(beta_agonist, {"lab_window_days": int}),
+    "A4": RuleImpl(long_acting_beta_agonist),
+    "A4s": RuleImpl(short_acting_beta_agonist),
     "A5": RuleImpl(afp_cramp_drug),
     "A6": RuleImpl(systemic_corticosteroid, {"min_duration_days": int, "any_duration": tuple}),
     "A7": RuleImpl(magnesium_wasting_drug, {"window_days": int, "lab_window_days": int}),
-    "A8": RuleImpl(lithium),
+    "A8": RuleImpl(lithium, {"checks": tuple}),
     "A9": RuleImpl(stimulant),
-    "A10": RuleImpl(fluoroquinolone_knee, {"window_days": int}),
-    "A11": RuleImpl(
-        bone_agent,
-        {"class_window_days": dict},
-        (("calcium_total", "low"), ("calcium_corrected", "low"), ("calcium_ionized", "low")),
-    ),
+    "A10": RuleImpl(fluoroquinolone_knee, {"window_days": int, "older_than_years": int}),
+    "A11": RuleImpl(bone_agent, {"class_window_days": dict}),
     "A12": RuleImpl(quinine_for_cramps),
+    "A14": RuleImpl(nsaid_in_pregnancy, {"from_weeks": int}),
+    **STATIN_RULES,
 }

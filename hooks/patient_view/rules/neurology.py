@@ -1,32 +1,62 @@
-"""Family C: neurological conditions and red flags (C1-C10).
+"""Family C: neurological conditions and red flags (C1-C13).
 
 Diagnoses come from active Conditions (SNOMED exact, ICD-10-CM prefix); fasciculation may also
 come from the complaint itself. A known motor neuron disease (C3) explains fasciculations and
 weakness, so C1 and C2 stay silent then rather than calling a known diagnosis a red flag.
+Emergencies (Guillain-Barre syndrome, cauda equina, a possible DVT with a risk factor) are
+critical; a diagnosis recorded long ago is not re-alerted as an emergency.
 """
 
 from __future__ import annotations
 
-from hooks.findings import Evidence, Finding
+from collections.abc import Sequence
+
+from hooks.findings import CodeRef, Evidence, Finding, Severity
 from hooks.patient_view.facts import ConditionRecord
+from hooks.patient_view.facts.codes import Code
 from hooks.patient_view.facts.conditions import groups_of
 from hooks.patient_view.facts.timing import days_between, within
 from hooks.patient_view.rules.context import RuleContext, RuleImpl
-from hooks.patient_view.rules.evidence import condition_evidence, usable_within
+from hooks.patient_view.rules.evidence import condition_evidence, incomplete, usable_within
+from hooks.patient_view.rules.exposure import drug_evidence, drug_names, exposures
+
+LEFT, RIGHT = "7771000", "24028007"  # SNOMED laterality qualifiers (reference [SCT-CONF])
 
 
-def _diagnosis(ctx: RuleContext, group: str, template: str | None = None) -> list[Finding]:
-    """One finding naming the first active diagnosis of a group; all of them as evidence."""
-    records = ctx.facts.conditions.active_in(group)
+def _values(ctx: RuleContext, record: ConditionRecord, group: str) -> dict[str, str]:
+    return {"dx": record.label, "dx_short": ctx.kb.conditions.groups[group].display}
+
+
+def _named(
+    ctx: RuleContext,
+    records: Sequence[ConditionRecord],
+    group: str,
+    *,
+    coded_reason: bool = False,
+) -> list[Finding]:
+    """One finding naming the first of `records`; all of them as evidence."""
     if not records:
         return []
     return [
         ctx.finding(
-            template or ctx.rule.templates[0],
-            values={"dx": records[0].label, "dx_short": ctx.kb.conditions.groups[group].display},
+            ctx.rule.templates[0],
+            values=_values(ctx, records[0], group),
             evidence=[condition_evidence(record) for record in records],
+            reason=_reason(ctx, records[0]) if coded_reason else None,
         )
     ]
+
+
+def _diagnosis(ctx: RuleContext, group: str) -> list[Finding]:
+    """The active diagnoses of a group, named in one finding."""
+    return _named(ctx, ctx.facts.conditions.active_in(group), group)
+
+
+def _reason(ctx: RuleContext, record: ConditionRecord) -> CodeRef | None:
+    """The diagnosis itself as the reason for its orders (its first SNOMED or ICD coding)."""
+    systems = (ctx.kb.systems.snomed, ctx.kb.systems.icd10cm)
+    code: Code | None = next((c for c in record.codes if c.system in systems), None)
+    return CodeRef(code.system, code.code, code.display or record.label) if code else None
 
 
 def _fasciculation(ctx: RuleContext) -> list[Evidence]:
@@ -43,14 +73,37 @@ def _known_mnd(ctx: RuleContext) -> bool:
 
 
 def fasciculation_with_weakness(ctx: RuleContext) -> list[Finding]:
-    """C1: fasciculation and weakness or atrophy, without a known motor neuron disease."""
+    """C1: fasciculation with focal weakness or atrophy (critical).
+
+    With generalised weakness only: a warning and an urgent referral. Never with a known motor
+    neuron disease.
+    """
     fasciculation = _fasciculation(ctx)
-    deficits = ctx.facts.conditions.active_in("weakness", "atrophy")
-    if not fasciculation or not deficits or _known_mnd(ctx):
+    if not fasciculation or _known_mnd(ctx):
         return []
-    return [
-        ctx.finding("C1", evidence=[*fasciculation, *(condition_evidence(r) for r in deficits)])
-    ]
+    conditions = ctx.facts.conditions
+    focal = conditions.active_in("weakness_focal", "atrophy")
+    general = [r for r in conditions.active_in("weakness") if r not in focal]
+    if focal:
+        return [
+            ctx.finding(
+                "C1",
+                severity=Severity.CRITICAL,
+                evidence=[*fasciculation, *(condition_evidence(r) for r in (*focal, *general))],
+                reason=_reason(ctx, focal[0]),
+            )
+        ]
+    if general:
+        return [
+            ctx.finding(
+                "C1-general",
+                severity=Severity.WARNING,
+                evidence=[*fasciculation, *(condition_evidence(r) for r in general)],
+                priority="urgent",
+                reason=_reason(ctx, general[0]),
+            )
+        ]
+    return []
 
 
 def _progressive(ctx: RuleContext, history: tuple[ConditionRecord, ...]) -> bool:
@@ -61,9 +114,12 @@ def _progressive(ctx: RuleContext, history: tuple[ConditionRecord, ...]) -> bool
 
 
 def progressive_weakness(ctx: RuleContext) -> list[Finding]:
-    """C2: weakness that is new (within new_within_days) or recorded repeatedly over time."""
+    """C2: weakness that is new (within new_within_days) or recorded repeatedly over time.
+
+    Silent with a known motor neuron disease, and with a fasciculation (C1 names both).
+    """
     active = ctx.facts.conditions.active_in("weakness")
-    if not active or _known_mnd(ctx):
+    if not active or _known_mnd(ctx) or _fasciculation(ctx):
         return []
     new = [r for r in active if within(r.recorded, ctx.as_of, ctx.days("new_within_days"))]
     history = ctx.facts.conditions.history_in("weakness")
@@ -78,8 +134,22 @@ def known_motor_neuron_disease(ctx: RuleContext) -> list[Finding]:
 
 
 def spasticity_condition(ctx: RuleContext) -> list[Finding]:
-    """C4: MS, spinal cord injury, spastic stroke sequela, cerebral palsy or spasticity."""
-    return _diagnosis(ctx, "spasticity")
+    """C4: spastic neurological condition; already on an antispasticity drug, review it."""
+    records = ctx.facts.conditions.active_in("spasticity")
+    if not records:
+        return []
+    treated = exposures(ctx, ctx.rule.inputs.drug_classes)
+    evidence = [condition_evidence(r) for r in records]
+    if not treated:
+        return [ctx.finding("C4", values=_values(ctx, records[0], "spasticity"), evidence=evidence)]
+    return [
+        ctx.finding(
+            "C4-treated",
+            values=_values(ctx, records[0], "spasticity"),
+            items={"drug": drug_names(treated)},
+            evidence=[*evidence, *(drug_evidence(ctx, e) for e in treated)],
+        )
+    ]
 
 
 def spinal_stenosis(ctx: RuleContext) -> list[Finding]:
@@ -87,61 +157,179 @@ def spinal_stenosis(ctx: RuleContext) -> list[Finding]:
     return _diagnosis(ctx, "spine")
 
 
-def cauda_equina(ctx: RuleContext) -> list[Finding]:
-    """C6: a new (or undated) cauda equina diagnosis; an established one is not re-alerted."""
+def _new(ctx: RuleContext, group: str) -> list[ConditionRecord]:
+    """Active records of a group recorded within new_within_days, or undated."""
     window = ctx.days("new_within_days")
-    records = [
+    return [
         r
-        for r in ctx.facts.conditions.active_in("cauda_equina")
+        for r in ctx.facts.conditions.active_in(group)
         if r.recorded is None or within(r.recorded, ctx.as_of, window)
     ]
+
+
+def cauda_equina(ctx: RuleContext) -> list[Finding]:
+    """C6: a new (or undated) cauda equina diagnosis; an established one is not re-alerted."""
+    records = _new(ctx, "cauda_equina")
     if not records:
         return []
-    return [ctx.finding("C6", evidence=[condition_evidence(r) for r in records])]
+    return [
+        ctx.finding(
+            "C6",
+            evidence=[condition_evidence(r) for r in records],
+            reason=_reason(ctx, records[0]),
+        )
+    ]
 
 
 def endocrine_without_labs(ctx: RuleContext) -> list[Finding]:
-    """C7: thyroid disorder without a TSH, or hypoparathyroidism without a calcium, in window."""
+    """C7: thyroid disorder without a TSH, or hypoparathyroidism without a calcium, in window.
+
+    Orders only the missing test (no PTH for a thyroid disorder).
+    """
     window = ctx.days("lab_window_days")
-    missing: list[tuple[str, ConditionRecord]] = []
+    missing: list[tuple[str, str, ConditionRecord]] = []
     thyroid = ctx.facts.conditions.active_in("thyroid")
     if thyroid and usable_within(ctx, "tsh", window) is None:
-        missing.append(("tsh", thyroid[0]))
+        missing.append(("tsh", "thyroid", thyroid[0]))
     parathyroid = ctx.facts.conditions.active_in("parathyroid")
     calcium = ("calcium_total", "calcium_corrected", "calcium_ionized")
     if parathyroid and not any(usable_within(ctx, a, window) for a in calcium):
-        missing.append(("calcium_total", parathyroid[0]))
+        missing.append(("calcium_total", "parathyroid", parathyroid[0]))
     if not missing:
         return []
-    first = missing[0][1]
+    if not ctx.facts.labs.complete:
+        return [incomplete(ctx)]  # absence of a result proves nothing on incomplete data
+    _, group, first = missing[0]
+    orders = [o for o in ctx.rule.orders for a, _, _ in missing if a in ctx.measures(o)]
     return [
         ctx.finding(
             "C7",
-            values={
-                "dx": first.label,
-                "dx_short": ctx.kb.conditions.groups["thyroid"].display
-                if missing[0][0] == "tsh"
-                else ctx.kb.conditions.groups["parathyroid"].display,
-            },
-            items={"analyte": tuple(ctx.kb.analyte(a).short for a, _ in missing)},
-            evidence=[condition_evidence(record) for _, record in missing],
+            values=_values(ctx, first, group),
+            items={"analyte": tuple(ctx.kb.analyte(a).short for a, _, _ in missing)},
+            evidence=[condition_evidence(record) for _, _, record in missing],
+            orders=orders,
         )
     ]
 
 
 def peripheral_neuropathy(ctx: RuleContext) -> list[Finding]:
-    """C8: peripheral neuropathy."""
-    return _diagnosis(ctx, "neuropathy")
+    """C8: peripheral neuropathy (Guillain-Barre syndrome is C11's, never a routine card)."""
+    records = [r for r in ctx.facts.conditions.active_in("neuropathy") if "gbs" not in r.groups]
+    return _named(ctx, records, "neuropathy")
 
 
 def autoimmune_condition(ctx: RuleContext) -> list[Finding]:
-    """C9: stiff-person syndrome, myasthenia, myositis, SLE, RA, Sjogren or systemic sclerosis."""
+    """C9: autoimmune neuromuscular disease (disabled: no verified source; see OMITTED.md)."""
     return _diagnosis(ctx, "autoimmune")
 
 
 def vascular_mimic(ctx: RuleContext) -> list[Finding]:
-    """C10: peripheral arterial disease, claudication or lower-extremity DVT."""
+    """C10: peripheral arterial disease or claudication."""
     return _diagnosis(ctx, "vascular")
+
+
+def guillain_barre(ctx: RuleContext) -> list[Finding]:
+    """C11: Guillain-Barre syndrome recorded recently (or undated): same-day emergency."""
+    return _named(ctx, _new(ctx, "gbs"), "gbs", coded_reason=True)
+
+
+def _laterality(ctx: RuleContext, record: ConditionRecord) -> set[str]:
+    """Sides named by the body site: SNOMED qualifier codes, or the words left and right."""
+    codes = {c.code for c in record.body_site_codes}
+    words = set(record.body_site_words.split())
+    sides = set()
+    for side, code in (("left", LEFT), ("right", RIGHT)):
+        if code in codes or ctx.say(f"laterality_{side}") in words:
+            sides.add(side)
+    return sides
+
+
+def _one_leg_swollen(ctx: RuleContext) -> list[ConditionRecord]:
+    """Recent one-sided leg swelling; swelling of both legs anywhere on file cancels it."""
+    conditions = ctx.facts.conditions
+    window = ctx.days("new_within_days")
+    recent = [
+        r
+        for r in conditions.active_in("leg_swelling_unilateral", "leg_swelling")
+        if within(r.recorded, ctx.as_of, window)
+    ]
+    both = [
+        r
+        for r in conditions.active_in("leg_swelling_bilateral")
+        if within(r.recorded, ctx.as_of, window)
+    ]
+    one_sided = [
+        r for r in recent if "leg_swelling_unilateral" in r.groups or len(_laterality(ctx, r)) == 1
+    ]
+    return [] if both else one_sided
+
+
+def _dvt_risks(ctx: RuleContext) -> list[Evidence]:
+    conditions = ctx.facts.conditions
+    note = ctx.say("dvt_risk")
+    lines = [
+        Evidence(label=r.label, ref=r.ref, when=r.recorded, note=note)
+        for r in conditions.active_in("cancer_active", "estrogen_use")
+    ]
+    lines += [
+        Evidence(label=r.label, ref=r.ref, when=r.recorded, note=ctx.say("dvt_old"))
+        for r in (*conditions.history_in("dvt_history"), *conditions.history_in("dvt"))
+    ]
+    lines += [
+        Evidence(label=s.label, ref=s.ref, when=s.when, note=note)
+        for s in ctx.facts.pregnancy.signals
+        if ctx.facts.pregnancy.pregnant
+    ]
+    for exposure in exposures(ctx, ctx.rule.inputs.drug_classes):
+        line = drug_evidence(ctx, exposure)
+        lines.append(Evidence(label=line.label, ref=line.ref, when=line.when, note=note))
+    return lines
+
+
+def possible_dvt(ctx: RuleContext) -> list[Finding]:
+    """C12: one-sided leg swelling with a leg complaint: possible DVT (NICE NG158 Wells score).
+
+    Critical with a risk factor. A recent DVT on file is named; an old one is a risk factor.
+    """
+    recent_dvt = [
+        r
+        for r in ctx.facts.conditions.active_in("dvt")
+        if within(r.recorded, ctx.as_of, ctx.days("recent_dvt_days"))
+    ]
+    if recent_dvt:
+        return [
+            ctx.finding(
+                "C12-known",
+                severity=Severity.WARNING,
+                values=_values(ctx, recent_dvt[0], "dvt"),
+                evidence=[condition_evidence(r) for r in recent_dvt],
+                orders=(),
+            )
+        ]
+    swollen = _one_leg_swollen(ctx)
+    if not swollen:
+        return []
+    risks = [line for line in _dvt_risks(ctx) if line.ref not in {r.ref for r in swollen}]
+    values = _values(ctx, swollen[0], "leg_swelling_unilateral")
+    evidence = [*(condition_evidence(r) for r in swollen), *risks]
+    if risks:
+        return [
+            ctx.finding("C12", values=values, evidence=evidence, reason=_reason(ctx, swollen[0]))
+        ]
+    return [
+        ctx.finding(
+            "C12-no-risk",
+            severity=Severity.WARNING,
+            values=values,
+            evidence=evidence,
+            reason=_reason(ctx, swollen[0]),
+        )
+    ]
+
+
+def cirrhosis(ctx: RuleContext) -> list[Finding]:
+    """C13: cirrhosis, a recognised association of muscle cramps."""
+    return _diagnosis(ctx, "cirrhosis")
 
 
 NEUROLOGY_RULES: dict[str, RuleImpl] = {
@@ -158,4 +346,7 @@ NEUROLOGY_RULES: dict[str, RuleImpl] = {
     "C8": RuleImpl(peripheral_neuropathy),
     "C9": RuleImpl(autoimmune_condition),
     "C10": RuleImpl(vascular_mimic),
+    "C11": RuleImpl(guillain_barre, {"new_within_days": int}),
+    "C12": RuleImpl(possible_dvt, {"new_within_days": int, "recent_dvt_days": int}),
+    "C13": RuleImpl(cirrhosis),
 }
