@@ -470,3 +470,70 @@ def test_drug_lists_name_each_ingredient_once() -> None:
     )
     [finding] = by_rule(findings, "A1")
     assert finding.items["drug"] == ("hydrochlorothiazide", "furosemide")
+
+
+# --- A13 statin interactions, A14 NSAIDs in pregnancy --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("partner", "limit", "strength", "severity"),
+    [
+        ("verapamil 80 MG Oral Tablet", "10", 10, None),
+        ("verapamil 80 MG Oral Tablet", "10", 20, Severity.WARNING),
+        ("amiodarone 200 MG Oral Tablet", "20", 20, None),
+        ("ranolazine 500 MG Extended Release Oral Tablet", "20", 40, Severity.WARNING),
+    ],
+)
+def test_a13_simvastatin_dose_limits(
+    partner: str, limit: str, strength: int, severity: Severity | None
+) -> None:
+    simvastatin = make_med_request(text=f"simvastatin {strength} MG Oral Tablet", authored=iso(30))
+    findings = by_rule(findings_for(simvastatin, make_med_request(text=partner)), "A13")
+    assert [f.severity for f in findings] == ([severity] if severity else [])
+    if severity:
+        assert (findings[0].template, findings[0].values["value"]) == ("A13-dose", limit)
+
+
+def test_a13_a_strength_that_cannot_be_read_is_said_not_guessed() -> None:
+    simvastatin = make_med_request("36567", "simvastatin", authored=iso(30))
+    [finding] = by_rule(findings_for(simvastatin, make_med_request(text="diltiazem 120 MG")), "A13")
+    assert finding.severity is Severity.INFO
+    assert "strength could not be read" in finding.caveats[-1]
+
+
+def test_a13_gemfibrozil_with_simvastatin_is_contraindicated_with_atorvastatin_a_caution() -> None:
+    gemfibrozil = make_med_request(text="gemfibrozil 600 MG Oral Tablet")
+    simvastatin = make_med_request(text="simvastatin 20 MG Oral Tablet")
+    [contra] = by_rule(findings_for(simvastatin, gemfibrozil), "A13")
+    assert (contra.template, contra.severity) == ("A13", Severity.WARNING)
+    atorvastatin = make_med_request("83367")
+    [caution] = by_rule(findings_for(atorvastatin, gemfibrozil), "A13")
+    assert (caution.template, caution.severity) == ("A13-fibrate", Severity.INFO)
+
+
+@pytest.mark.parametrize(
+    ("coded", "days_ago", "fires"),
+    [("Z3A.20", 1, True), ("Z3A.19", 1, False), ("Z3A.18", 14, True), ("Z3A.17", 14, False)],
+)
+def test_a14_nsaid_from_20_weeks_counting_the_weeks_since_the_code(
+    coded: str, days_ago: float, fires: bool
+) -> None:
+    weeks = make_condition(coded, "icd10cm", recorded=iso(days_ago))
+    naproxen = make_med_request(text="naproxen 500 MG Oral Tablet")
+    assert ("A14" in rule_ids(findings_for(weeks, naproxen))) is fires
+
+
+def test_a14_eye_drop_nsaids_are_exempt() -> None:
+    weeks = make_condition("Z3A.30", "icd10cm", recorded=iso(1))
+    drops = make_med_request(text="ketorolac 0.5 % Ophthalmic Solution")
+    assert "A14" not in rule_ids(findings_for(weeks, drops))
+
+
+def test_a14_a_not_pregnant_status_after_the_code_ends_the_pregnancy() -> None:
+    weeks = make_condition("Z3A.30", "icd10cm", recorded=iso(100))
+    status = make_observation("82810-3", None, when=iso(5))
+    status["valueCodeableConcept"] = {
+        "coding": [{"system": "http://loinc.org", "code": "LA26683-5", "display": "Not pregnant"}]
+    }
+    naproxen = make_med_request(text="naproxen 500 MG Oral Tablet")
+    assert "A14" not in rule_ids(findings_for(weeks, status, naproxen))

@@ -200,6 +200,25 @@ def test_c11_guillain_barre_recent_or_undated_is_critical(
         assert by_rule(findings, "C11")[0].severity is Severity.CRITICAL
 
 
+@pytest.mark.parametrize(("gbs_recorded", "c2_fires"), [(iso(90), False), (iso(91), True)])
+def test_c2_weakness_card_yields_to_a_recent_guillain_barre(
+    gbs_recorded: str, c2_fires: bool
+) -> None:
+    gbs = make_condition(
+        "G61.0", "icd10cm", display="Guillain-Barre syndrome", recorded=gbs_recorded
+    )
+    findings = findings_for(gbs, make_condition("M62.81", "icd10cm", recorded=iso(3)))
+    assert ("C2" in rule_ids(findings)) is c2_fires
+
+
+@pytest.mark.parametrize(("recorded", "template"), [(iso(5), "C11"), (None, "C11-undated")])
+def test_c11_names_the_recorded_date_or_says_undated(recorded: str | None, template: str) -> None:
+    gbs = make_condition("G61.0", "icd10cm", display="Guillain-Barre syndrome", recorded=recorded)
+    [finding] = by_rule(findings_for(gbs, WEAKNESS), "C11")
+    assert finding.template == template
+    assert finding.values.get("date") == (recorded[:10] if recorded else None)
+
+
 RIGHT_LEG_SWELLING = make_condition(
     "R22.41", "icd10cm", display="Localized swelling, right lower limb", recorded=iso(2)
 )

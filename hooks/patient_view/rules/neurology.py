@@ -15,7 +15,7 @@ from hooks.findings import CodeRef, Evidence, Finding, Severity
 from hooks.patient_view.facts import ConditionRecord
 from hooks.patient_view.facts.codes import Code
 from hooks.patient_view.facts.conditions import groups_of
-from hooks.patient_view.facts.timing import days_between, within
+from hooks.patient_view.facts.timing import days_between, iso_day, within
 from hooks.patient_view.rules.context import RuleContext, RuleImpl
 from hooks.patient_view.rules.evidence import condition_evidence, incomplete, usable_within
 from hooks.patient_view.rules.exposure import drug_evidence, drug_names, exposures
@@ -34,13 +34,19 @@ def _named(
     *,
     coded_reason: bool = False,
 ) -> list[Finding]:
-    """One finding naming the first of `records`; all of them as evidence."""
+    """One finding naming the first of `records` (and when it was recorded); all as evidence."""
     if not records:
         return []
+    values = _values(ctx, records[0], group)
+    template = ctx.rule.templates[0]
+    if records[0].recorded is not None:
+        values["date"] = iso_day(records[0].recorded)
+    else:
+        template += "-undated"  # falls back to the plain template when there is no variant
     return [
         ctx.finding(
-            ctx.rule.templates[0],
-            values=_values(ctx, records[0], group),
+            template,
+            values=values,
             evidence=[condition_evidence(record) for record in records],
             reason=_reason(ctx, records[0]) if coded_reason else None,
         )
@@ -119,8 +125,8 @@ def progressive_weakness(ctx: RuleContext) -> list[Finding]:
     Silent with a known motor neuron disease, and with a fasciculation (C1 names both).
     """
     active = ctx.facts.conditions.active_in("weakness")
-    if not active or _known_mnd(ctx) or _fasciculation(ctx):
-        return []
+    if not active or _known_mnd(ctx) or _fasciculation(ctx) or _new(ctx, "gbs", "gbs_days"):
+        return []  # C3, C1 or C11 already name what the weakness means
     new = [r for r in active if within(r.recorded, ctx.as_of, ctx.days("new_within_days"))]
     history = ctx.facts.conditions.history_in("weakness")
     if not new and not _progressive(ctx, history):
@@ -157,9 +163,11 @@ def spinal_stenosis(ctx: RuleContext) -> list[Finding]:
     return _diagnosis(ctx, "spine")
 
 
-def _new(ctx: RuleContext, group: str) -> list[ConditionRecord]:
-    """Active records of a group recorded within new_within_days, or undated."""
-    window = ctx.days("new_within_days")
+def _new(
+    ctx: RuleContext, group: str, window_param: str = "new_within_days"
+) -> list[ConditionRecord]:
+    """Active records of a group recorded within the window parameter, or undated."""
+    window = ctx.days(window_param)
     return [
         r
         for r in ctx.facts.conditions.active_in(group)
@@ -336,7 +344,12 @@ NEUROLOGY_RULES: dict[str, RuleImpl] = {
     "C1": RuleImpl(fasciculation_with_weakness),
     "C2": RuleImpl(
         progressive_weakness,
-        {"new_within_days": int, "progressive_min_records": int, "progressive_min_span_days": int},
+        {
+            "new_within_days": int,
+            "progressive_min_records": int,
+            "progressive_min_span_days": int,
+            "gbs_days": int,
+        },
     ),
     "C3": RuleImpl(known_motor_neuron_disease),
     "C4": RuleImpl(spasticity_condition),
