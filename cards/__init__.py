@@ -1,6 +1,6 @@
 """CDS Hooks cards: wire models, the card catalogue and the builders (findings -> cards)."""
 
-from cards.builders import build_cards
+from cards.builders import IssuedCard, build_cards
 from cards.catalogue import CardCatalogue, catalogue_from, load_catalogue
 
-__all__ = ["CardCatalogue", "build_cards", "catalogue_from", "load_catalogue"]
+__all__ = ["CardCatalogue", "IssuedCard", "build_cards", "catalogue_from", "load_catalogue"]

@@ -2,11 +2,13 @@
 
 Signature:
 
-    build_cards(findings, catalogue, *, patient_id, uuid_factory=uuid4) -> list[Card]
+    build_cards(assessment, catalogue, *, patient_id, uuid_factory=uuid4) -> list[IssuedCard]
 
 `catalogue` comes from `cards.catalogue.load_catalogue()` (or `catalogue_from(knowledge)`),
 `patient_id` is the hook context's patientId (the subject of suggested ServiceRequests), and
 `uuid_factory` makes card and suggestion uuids (inject a deterministic one in tests).
+Each card comes back with its provenance (`IssuedCard`: the findings it shows and their rule
+ids), which the response extension, the ledger, the metrics and the logs all read.
 
 One card at most per family, in catalogue order, and only when a family has a finding that
 fired (conclusive, or an ungraded value to review); "no conclusion" findings are listed on a
@@ -20,18 +22,43 @@ is marked recommended only from a warning or critical finding (info = awareness 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-from cards.catalogue import CardCatalogue, OrderSpec
+from cards.catalogue import CardCatalogue
 from cards.detail import render_detail
 from cards.model import Action, Card, Coding, Link, OverrideReason, Source, Suggestion
 from cards.wording import render_summary
-from hooks.findings import Family, Finding, FindingStatus, Severity
+from hooks.findings import Assessment, Family, Finding, FindingStatus, Prompt, Severity
+from hooks.knowledge.cards import OrderDef, OrderTest
 
 UuidFactory = Callable[[], UUID | str]
 FIRES = frozenset({FindingStatus.CONCLUSIVE, FindingStatus.UNGRADED})
 STAT = "stat"
+SHOWN = frozenset({*FIRES, FindingStatus.ADVICE})
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCard:
+    """A card and the findings it shows, in display order: its provenance."""
+
+    card: Card
+    findings: tuple[Finding, ...]
+
+    @property
+    def uuid(self) -> str:
+        """The card's uuid (every built card has one)."""
+        assert self.card.uuid is not None
+        return self.card.uuid
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        """Rules whose findings the card presents (fired or advice), sorted.
+
+        A finding that could not conclude is listed in the detail but did not make the card.
+        """
+        return tuple(sorted({f.rule_id for f in self.findings if f.status in SHOWN}))
 
 
 def _display_order(findings: Iterable[Finding]) -> list[Finding]:
@@ -48,16 +75,20 @@ def _display_order(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def service_request(
-    code: Any, patient_id: str, priority: str | None = None, reason: dict[str, Any] | None = None
+    test: OrderTest,
+    patient_id: str,
+    priority: str | None = None,
+    reason: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A draft, proposed ServiceRequest for one test or referral, with its priority and reason."""
+    display = test.display or test.code
     request: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",
         "intent": "proposal",
         "code": {
-            "coding": [{"system": code.system, "code": code.code, "display": code.display}],
-            "text": code.display,
+            "coding": [{"system": test.system, "code": test.code, "display": display}],
+            "text": display,
         },
         "subject": {"reference": f"Patient/{patient_id}"},
     }
@@ -78,7 +109,7 @@ def _reason(finding: Finding, catalogue: CardCatalogue) -> dict[str, Any]:
 
 
 def _suggestion(
-    order: OrderSpec,
+    order: OrderDef,
     owner: Finding,
     catalogue: CardCatalogue,
     patient_id: str,
@@ -93,10 +124,10 @@ def _suggestion(
         actions=[
             Action(
                 type="create",
-                description=f"{order.label}: {code.display}",
+                description=f"{order.label}: {code.display or code.code}",
                 resource=service_request(code, patient_id, priority, reason),
             )
-            for code in order.codes
+            for code in order.tests
         ],
     )
 
@@ -134,7 +165,7 @@ def _machine_readable(findings: Sequence[Finding], catalogue: CardCatalogue) -> 
             }
         entries.append(entry)
     return {
-        catalogue.extension_key: {
+        catalogue.cards.extension_key: {
             "knowledgeVersion": catalogue.knowledge_version,
             "findings": entries,
         }
@@ -142,41 +173,46 @@ def _machine_readable(findings: Sequence[Finding], catalogue: CardCatalogue) -> 
 
 
 def _source(family: Family, catalogue: CardCatalogue) -> Source:
-    spec = catalogue.families[family]
-    topic = Coding(system=catalogue.topic_system, code=spec.topic_code, display=spec.topic_display)
+    spec = catalogue.cards.families[family]
+    topic = Coding(
+        system=catalogue.cards.topic_system, code=spec.topic.code, display=spec.topic.display
+    )
     return Source.model_validate({"label": spec.label, "url": spec.url, "topic": topic})
 
 
 def _card(
     family: Family,
     findings: list[Finding],
+    prompt: Prompt | None,
     catalogue: CardCatalogue,
     patient_id: str,
     uuid_factory: UuidFactory,
     owners: dict[str, Finding],
-) -> Card | None:
+) -> IssuedCard | None:
     ordered_findings = _display_order(findings)
     firing = [f for f in ordered_findings if f.status in FIRES]
     if not firing:
         return None
     top = firing[0]
-    keys = dict.fromkeys(key for f in firing for key in f.orders if key in catalogue.orders)
+    overrides = catalogue.cards.override_reasons
+    orders = catalogue.cards.orders
+    keys = dict.fromkeys(key for f in firing for key in f.orders if key in orders)
     suggestions = [
-        _suggestion(catalogue.orders[key], owners[key], catalogue, patient_id, uuid_factory)
+        _suggestion(orders[key], owners[key], catalogue, patient_id, uuid_factory)
         for key in keys
         if owners.get(key) in firing
     ]
-    return Card(
+    card = Card(
         uuid=str(uuid_factory()),
         summary=render_summary(top, catalogue),
-        detail=render_detail(ordered_findings, catalogue),
+        detail=render_detail(ordered_findings, prompt, catalogue),
         indicator=top.severity.value,
         source=_source(family, catalogue),
         suggestions=suggestions or None,
         selection_behavior="any" if suggestions else None,
         override_reasons=[
-            OverrideReason(system=catalogue.override_system, code=code, display=display)
-            for code, display in catalogue.override_reasons
+            OverrideReason(system=overrides.system, code=reason.code, display=reason.display)
+            for reason in overrides.reasons
         ],
         links=_links(
             [*firing, *(f for f in findings if f.status is FindingStatus.ADVICE)], catalogue
@@ -184,6 +220,7 @@ def _card(
         or None,
         extension=_machine_readable(ordered_findings, catalogue),
     )
+    return IssuedCard(card, tuple(ordered_findings))
 
 
 def _owners(by_family: dict[Family, list[Finding]], families: list[Family]) -> dict[str, Finding]:
@@ -212,25 +249,26 @@ def _with_advice(
 
 
 def build_cards(
-    findings: Sequence[Finding],
+    assessment: Assessment,
     catalogue: CardCatalogue,
     *,
     patient_id: str,
     uuid_factory: UuidFactory = uuid4,
-) -> list[Card]:
-    """At most one card per family, families in catalogue order."""
+) -> list[IssuedCard]:
+    """At most one card per family, families in catalogue order, each with its provenance."""
     by_family: dict[Family, list[Finding]] = {}
     advice: list[Finding] = []
-    for finding in findings:
+    for finding in assessment.findings:
         if finding.status is FindingStatus.ADVICE:
             advice.append(finding)
         else:
             by_family.setdefault(finding.family, []).append(finding)
-    families = sorted(by_family, key=lambda family: catalogue.families[family].order)
+    families = sorted(by_family, key=lambda family: catalogue.cards.families[family].order)
     _with_advice(by_family, families, advice)
     owners = _owners(by_family, families)
+    prompt = assessment.prompt
     cards = [
-        _card(family, by_family[family], catalogue, patient_id, uuid_factory, owners)
+        _card(family, by_family[family], prompt, catalogue, patient_id, uuid_factory, owners)
         for family in families
     ]
     return [card for card in cards if card is not None]

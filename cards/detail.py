@@ -1,7 +1,7 @@
 """The card detail (GitHub-flavoured markdown), one card's findings in full.
 
-It lists the complaint, every finding with its evidence, what could not be concluded and the
-full references. Record text is escaped so it cannot become markup.
+It lists what prompted the review (the complaint), every finding with its evidence, what could
+not be concluded and the full references. Record text is escaped so it cannot become markup.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 
 from cards.catalogue import CardCatalogue
 from cards.wording import escape, render_summary
-from hooks.findings import Evidence, Finding, FindingStatus
+from hooks.findings import Evidence, Finding, FindingStatus, Prompt
 
 
 def _when(evidence: Evidence) -> str:
@@ -23,7 +23,7 @@ def _when(evidence: Evidence) -> str:
 
 def evidence_line(evidence: Evidence, catalogue: CardCatalogue) -> str:
     """One evidence bullet: what, value (normalised and as reported), when, where, limit, note."""
-    words = catalogue.wording
+    words = catalogue.cards.detail
     text = escape(evidence.label)
     if evidence.value:
         text += f": {escape(evidence.value)}"
@@ -43,36 +43,28 @@ def evidence_line(evidence: Evidence, catalogue: CardCatalogue) -> str:
     return text
 
 
-def _complaint(findings: Sequence[Finding], catalogue: CardCatalogue) -> list[str]:
-    words = catalogue.wording
-    knee = any(f.values.get("site") == "knee" for f in findings)
-    lines = [words.complaint_knee if knee else words.complaint_general]
-    seen: set[str] = set()
-    for finding in findings:
-        for evidence in finding.context:
-            key = evidence.ref.reference if evidence.ref else evidence.label
-            if key not in seen:
-                seen.add(key)
-                lines.append(f"- {evidence_line(evidence, catalogue)}")
+def _prompt(prompt: Prompt, catalogue: CardCatalogue) -> list[str]:
+    lines = [catalogue.cards.detail.prompts[prompt.heading]]
+    lines += [f"- {evidence_line(evidence, catalogue)}" for evidence in prompt.evidence]
     return lines
 
 
 def _finding_block(number: int, finding: Finding, catalogue: CardCatalogue) -> list[str]:
     status = ""
     if finding.status is FindingStatus.UNGRADED:
-        status = f", {catalogue.wording.ungraded_status}"
+        status = f", {catalogue.cards.detail.ungraded_status}"
     head = f"{number}. **{finding.rule_id}** ({finding.severity.value}{status}): " + escape(
         render_summary(finding, catalogue, limit=10_000)
     )
     lines = [head]
     lines += [f"   - {evidence_line(e, catalogue)}" for e in finding.evidence]
     lines += [f"   - {escape(caveat)}" for caveat in finding.caveats]
-    note = catalogue.templates[finding.template].note
+    note = catalogue.cards.templates[finding.template].note
     if note:
         lines.append(f"   - {escape(note)}")
     shorts = [catalogue.citations[k].short for k in finding.sources if k in catalogue.citations]
     if shorts:
-        lines.append(f"   - {catalogue.wording.sources_label}: {escape('; '.join(shorts))}")
+        lines.append(f"   - {catalogue.cards.detail.sources_label}: {escape('; '.join(shorts))}")
     return lines
 
 
@@ -85,7 +77,7 @@ def _references(findings: Sequence[Finding], catalogue: CardCatalogue) -> list[s
     for key in keys:
         citation = catalogue.citations[key]
         link = f" <{citation.url}>" if citation.url else ""
-        lines.append(f"- **{escape(citation.short)}**: {escape(citation.text)}{link}")
+        lines.append(f"- **{escape(citation.short)}**: {escape(citation.citation)}{link}")
     return lines
 
 
@@ -93,20 +85,23 @@ def _advice(findings: Sequence[Finding], catalogue: CardCatalogue) -> list[str]:
     lines = []
     for finding in findings:
         lines.append(f"- {escape(render_summary(finding, catalogue, limit=10_000))}")
-        note = catalogue.templates[finding.template].note
+        note = catalogue.cards.templates[finding.template].note
         if note:
             lines.append(f"- {escape(note)}")
     return lines
 
 
-def render_detail(findings: Sequence[Finding], catalogue: CardCatalogue) -> str:
+def render_detail(
+    findings: Sequence[Finding], prompt: Prompt | None, catalogue: CardCatalogue
+) -> str:
     """The markdown detail of one card; `findings` are already in display order."""
-    words = catalogue.wording
+    words = catalogue.cards.detail
     hidden = (FindingStatus.NO_CONCLUSION, FindingStatus.ADVICE)
     shown = [f for f in findings if f.status not in hidden]
     unused = [f for f in findings if f.status is FindingStatus.NO_CONCLUSION]
     advice = [f for f in findings if f.status is FindingStatus.ADVICE]
-    parts = ["\n".join(_complaint(findings, catalogue)), words.findings_heading]
+    parts = ["\n".join(_prompt(prompt, catalogue))] if prompt is not None else []
+    parts.append(words.findings_heading)
     blocks = [_finding_block(n, f, catalogue) for n, f in enumerate(shown, start=1)]
     parts.append("\n".join(line for block in blocks for line in block))
     if unused:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from cards.catalogue import CardCatalogue, Wording
+from cards.catalogue import CardCatalogue
 from hooks.findings import Finding
+from hooks.knowledge.cards import ListJoiners
 
 SUMMARY_LIMIT = 139  # CDS Hooks 2.0 Card.summary: "less than 140 characters"
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>#|])")
@@ -22,23 +23,23 @@ class _Blank(dict[str, str]):
         return ""
 
 
-def join_list(items: tuple[str, ...], wording: Wording, short: bool = False) -> str:
+def join_list(items: tuple[str, ...], lists: ListJoiners, short: bool = False) -> str:
     """Join names: X / X and Y / X, Y and Z; short: X and 1 other / X and 2 others."""
     if not items:
         return ""
     if len(items) == 1:
-        return wording.list_one.format(first=items[0])
+        return lists.one.format(first=items[0])
     if len(items) == 2 and not short:
-        return wording.list_two.format(first=items[0], second=items[1])
+        return lists.two.format(first=items[0], second=items[1])
     if not short:
-        return wording.list_all.format(init=", ".join(items[:-1]), last=items[-1])
+        return lists.all.format(init=", ".join(items[:-1]), last=items[-1])
     rest = len(items) - 1
-    template = wording.list_more_one if rest == 1 else wording.list_more
+    template = lists.more_one if rest == 1 else lists.more
     return template.format(first=items[0], n=rest)
 
 
 def _values(
-    finding: Finding, wording: Wording, short_lists: bool, short_values: bool
+    finding: Finding, lists: ListJoiners, short_lists: bool, short_values: bool
 ) -> dict[str, str]:
     values = {k: v for k, v in finding.values.items() if not k.endswith("_short")}
     if short_values:
@@ -46,16 +47,16 @@ def _values(
             {k[: -len("_short")]: v for k, v in finding.values.items() if k.endswith("_short")}
         )
     for key, items in finding.items.items():
-        values[key] = join_list(items, wording, short_lists)
+        values[key] = join_list(items, lists, short_lists)
     return values
 
 
 def render_summary(finding: Finding, catalogue: CardCatalogue, limit: int = SUMMARY_LIMIT) -> str:
     """The finding's summary sentence, at most `limit` characters."""
-    template = catalogue.templates[finding.template].summary
+    template = catalogue.cards.templates[finding.template].summary
     text = ""
     for short_lists, short_values in ((False, False), (True, False), (True, True)):
-        values = _values(finding, catalogue.wording, short_lists, short_values)
+        values = _values(finding, catalogue.cards.lists, short_lists, short_values)
         text = " ".join(template.format_map(_Blank(values)).split())
         if len(text) <= limit:
             return text

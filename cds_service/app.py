@@ -16,8 +16,7 @@ import orjson
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from cards import build_cards, catalogue_from
-from cards.model import Card
+from cards import IssuedCard, build_cards, catalogue_from
 from cds_service.auth import build_authenticator
 from cds_service.blueprint import bp
 from cds_service.dispatch import CardRenderer, Pipeline
@@ -28,7 +27,7 @@ from cds_service.metrics import init_metrics
 from cds_service.runtime import Runtime, json_response
 from cds_service.settings import ConfigError, Settings, load_settings
 from cds_service.store import Store, default_database_url, make_engine
-from hooks.findings import Finding
+from hooks.findings import Assessment
 from hooks.knowledge import KnowledgeError, load_knowledge
 from hooks.registry import Registry, RegistryError, ServiceSpec
 from hooks.services import SERVICES
@@ -106,8 +105,8 @@ def card_renderer(registry: Registry) -> CardRenderer:
     """Findings → cards, with the card catalogue from the knowledge folder."""
     catalogue = catalogue_from(registry.knowledge)
 
-    def render(findings: Sequence[Finding], patient_id: str) -> list[Card]:
-        return build_cards(findings, catalogue, patient_id=patient_id)
+    def render(assessment: Assessment, patient_id: str) -> list[IssuedCard]:
+        return build_cards(assessment, catalogue, patient_id=patient_id)
 
     return render
 
@@ -165,7 +164,7 @@ def _init_request_log(app: Flask) -> None:
             fields.update(
                 hook_instance=outcome.hook_instance,
                 card_count=len(outcome.response.cards),
-                rule_ids=sorted({f.rule_id for f in outcome.findings}),
+                rule_ids=outcome.rule_ids,
                 prefetch=dict(outcome.stats.counts),
                 prefetch_failures=dict(outcome.stats.failures) or None,
                 resource_count=outcome.stats.resources,

@@ -98,12 +98,15 @@ def db_upgrade(revision: str) -> None:
 @main.command("validate-knowledge")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def validate_knowledge(directory: Path | None) -> None:
-    """Load and cross-check the clinical knowledge files; print their version."""
+    """Load and cross-check the clinical knowledge files and every service's rule catalogue."""
     from hooks.knowledge import DEFAULT_DIR, KnowledgeError, load_knowledge
+    from hooks.registry import Registry, RegistryError
+    from hooks.services import SERVICES
 
     try:
         knowledge = load_knowledge(directory or DEFAULT_DIR)
-    except KnowledgeError as exc:
+        Registry(SERVICES, knowledge)
+    except (KnowledgeError, RegistryError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INVALID)
     click.echo(f"knowledge {knowledge.version}: OK")

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from cards.model import Card, CdsResponse
+from cards.builders import IssuedCard
+from cards.model import CdsResponse
 from cds_service.body import schema_errors
 from cds_service.errors import InvalidRequest, UnknownService
 from cds_service.prefetch import PrefetchStats, resolve_prefetch
@@ -27,24 +28,34 @@ from cds_service.protocol import (
 from cds_service.settings import Settings
 from cds_service.store import CardRecord, Store
 from hooks.contexts import HookContext
-from hooks.findings import Finding
+from hooks.findings import Assessment
 from hooks.registry import HookCall, Registry, ServiceSpec
 
 M = TypeVar("M", bound=BaseModel)
-# Findings and the patient id (the subject of suggested orders) → cards.
-CardRenderer = Callable[[Sequence[Finding], str], list[Card]]
+# An assessment and the patient id (the subject of suggested orders) → cards with provenance.
+CardRenderer = Callable[[Assessment, str], list[IssuedCard]]
 KNOWLEDGE_EXTENSION = "org.kneespasmcds.knowledge-version"
 
 
 @dataclass
 class Outcome:
-    """A service call's response plus what the logs and metrics may say about it."""
+    """A service call's response plus what the logs and metrics may say about it.
+
+    `issued` is each card with the findings behind it: the one record of which rules made
+    which card, read by the ledger, the metrics and the request log alike.
+    """
 
     response: CdsResponse
     service_id: str
     hook_instance: str
-    findings: Sequence[Finding]
+    assessment: Assessment
+    issued: Sequence[IssuedCard]
     stats: PrefetchStats
+
+    @property
+    def rule_ids(self) -> list[str]:
+        """Every rule behind a card of this response, sorted."""
+        return sorted({rule for issued in self.issued for rule in issued.rule_ids})
 
 
 @dataclass
@@ -113,18 +124,19 @@ class Pipeline:
             as_of=self.clock(),
             knowledge=self.registry.knowledge,
         )
-        findings = spec(call)
+        assessment = spec(call)
         patient_key = _patient_key(context)
-        cards = self.render_cards(findings, patient_key) if findings else []
-        if self.store is not None and cards:
+        issued = self.render_cards(assessment, patient_key) if assessment.findings else []
+        if self.store is not None and issued:
             self.store.record_cards(
                 spec.id,
                 request.hook_instance,
                 patient_key,
                 self.knowledge_version,
-                [_card_record(card, findings) for card in cards if card.uuid],
+                [_card_record(card) for card in issued],
             )
-        return Outcome(CdsResponse(cards=cards), spec.id, request.hook_instance, findings, stats)
+        response = CdsResponse(cards=[card.card for card in issued])
+        return Outcome(response, spec.id, request.hook_instance, assessment, issued, stats)
 
     def feedback(self, service_id: str, payload: Any) -> FeedbackReceipt:
         """Validate and store feedback; committed before this returns."""
@@ -151,8 +163,9 @@ def _patient_key(context: HookContext) -> str:
     return patient if isinstance(patient, str) else context.user_id
 
 
-def _card_record(card: Card, findings: Sequence[Finding]) -> CardRecord:
+def _card_record(issued: IssuedCard) -> CardRecord:
+    card = issued.card
     topic = card.source.topic.code if card.source.topic else None
-    rules = tuple(sorted({f.rule_id for f in findings if f.family.value == topic}))
-    assert card.uuid is not None
-    return CardRecord(uuid=card.uuid, topic=topic, indicator=card.indicator, rule_ids=rules)
+    return CardRecord(
+        uuid=issued.uuid, topic=topic, indicator=card.indicator, rule_ids=issued.rule_ids
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,6 @@ from flask import Flask, Response, g, request
 from cds_service.dispatch import Outcome
 from cds_service.logs import log_event
 from cds_service.runtime import Runtime
-from hooks.findings import Finding
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -164,12 +163,6 @@ def _count_outcome(metrics: Metrics, outcome: Outcome) -> None:
         metrics.prefetch.labels(service, result).inc(count)
     for reason, count in outcome.stats.failures.items():
         metrics.fetch_failures.labels(service, reason).inc(count)
-    for card in outcome.response.cards:
-        topic = card.source.topic.code if card.source.topic else None
-        for rule in _card_rules(topic, outcome.findings) or (UNKNOWN,):
-            metrics.cards.labels(service, rule, card.indicator).inc()
-
-
-def _card_rules(topic: str | None, findings: Sequence[Finding]) -> list[str]:
-    """The rules behind a card, attributed as the ledger does: findings of the card's family."""
-    return sorted({f.rule_id for f in findings if f.family.value == topic})
+    for issued in outcome.issued:
+        for rule in issued.rule_ids or (UNKNOWN,):
+            metrics.cards.labels(service, rule, issued.card.indicator).inc()

@@ -103,7 +103,6 @@ class Finding:
     `orders` are keys of suggested orders in the catalogue, deduplicated across cards.
     `caveats` say where the rule could not conclude (stale lab, unconvertible unit).
     `subject` is the (analyte, Observation id) a lab finding is about, for deduplication.
-    `context` is why the rule ran at all (the complaint), rendered once per card.
     `reason` codes the finding for its orders' reasonCode; `priority` is the ServiceRequest
     priority its orders need below critical (a critical finding's orders are always stat).
     """
@@ -121,6 +120,27 @@ class Finding:
     status: FindingStatus = FindingStatus.CONCLUSIVE
     items: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     subject: tuple[str, str] | None = None
-    context: tuple[Evidence, ...] = ()
     reason: CodeRef | None = None
     priority: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """Why a service reviewed the patient at all (the complaint), shown once atop each card.
+
+    `heading` is a key of cards.yaml `detail.prompts`; `evidence` the records that prompted it.
+    """
+
+    heading: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What a service concluded for one call: its findings, and what prompted the review.
+
+    An empty assessment (no prompt, no findings) means the service had nothing to review.
+    """
+
+    findings: tuple[Finding, ...] = ()
+    prompt: Prompt | None = None

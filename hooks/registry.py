@@ -6,15 +6,16 @@ The HTTP layer builds discovery and dispatch only from `ServiceSpec`s; it never 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from hooks.contexts import HOOKS, HookContext, HookDefinition
 from hooks.fhirdata import ResourceSet
-from hooks.findings import Finding
+from hooks.findings import Assessment
 from hooks.knowledge import KnowledgeBase
+from hooks.knowledge.checks import Implementation, check_catalogue
 
 C = TypeVar("C", bound=HookContext)
 TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -66,7 +67,7 @@ class HookCall(Generic[C]):
     knowledge: KnowledgeBase
 
 
-Handler = Callable[[HookCall[Any]], Sequence[Finding]]
+Handler = Callable[[HookCall[Any]], Assessment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class ServiceSpec:
     prefetch: Mapping[str, Prefetch] = field(default_factory=dict)
     usage_requirements: str | None = None
     follow: tuple[ReferenceFollow, ...] = ()
+    rules: Mapping[str, Implementation] = field(default_factory=dict)
 
     @property
     def definition(self) -> HookDefinition:
@@ -91,7 +93,7 @@ class ServiceSpec:
         """Prefetch templates as advertised in discovery."""
         return {key: p.render(knowledge) for key, p in self.prefetch.items()}
 
-    def __call__(self, call: HookCall[Any]) -> Sequence[Finding]:
+    def __call__(self, call: HookCall[Any]) -> Assessment:
         """Run the handler."""
         return self.handler(call)
 
@@ -105,8 +107,13 @@ def cds_service(
     prefetch: Mapping[str, Prefetch] | None = None,
     usage_requirements: str | None = None,
     follow: Iterable[ReferenceFollow] = (),
+    rules: Mapping[str, Implementation] | None = None,
 ) -> Callable[[Handler], ServiceSpec]:
-    """Declare a CDS service; validated here so a bad declaration fails at import."""
+    """Declare a CDS service; validated here so a bad declaration fails at import.
+
+    `rules` is the service's rule catalogue: rule id -> implementation. The registry checks it
+    against the knowledge's rules for this service id (`RuleDef.service`).
+    """
 
     def wrap(handler: Handler) -> ServiceSpec:
         spec = ServiceSpec(
@@ -118,6 +125,7 @@ def cds_service(
             prefetch=dict(prefetch or {}),
             usage_requirements=usage_requirements,
             follow=tuple(follow),
+            rules=dict(rules or {}),
         )
         _check_declaration(spec)
         return spec
@@ -144,7 +152,11 @@ def check_tokens(spec: ServiceSpec, knowledge: KnowledgeBase) -> None:
 
 
 class Registry:
-    """The services this server hosts, fixed at start-up; discovery order is by id."""
+    """The services this server hosts, fixed at start-up; discovery order is by id.
+
+    Building one checks every service: its prefetch tokens, and its rule catalogue against the
+    knowledge (a KnowledgeError names the rule). Rules of services not hosted are left alone.
+    """
 
     def __init__(self, services: Iterable[ServiceSpec], knowledge: KnowledgeBase) -> None:
         self._services: dict[str, ServiceSpec] = {}
@@ -153,6 +165,7 @@ class Registry:
                 # HAPI logs and skips or overwrites; for clinical services that hides a bug.
                 raise RegistryError(f"duplicate service id {spec.id!r}")
             check_tokens(spec, knowledge)
+            check_catalogue(knowledge, spec.id, spec.rules)
             self._services[spec.id] = spec
         self.knowledge = knowledge
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from hooks.contexts import PatientViewContext
 from hooks.fhirdata import KeyStatus, PrefetchValue, ResourceSet
-from hooks.findings import Finding
+from hooks.findings import Assessment, Finding
 from hooks.knowledge import KnowledgeBase, load_knowledge
 from hooks.registry import HookCall
 
@@ -346,6 +346,22 @@ def make_call(
     )
 
 
+def assessment_for(
+    *resources: dict[str, Any],
+    as_of: datetime = AS_OF,
+    kb: KnowledgeBase | None = None,
+    patient: dict[str, Any] | None = None,
+    complaint: bool = True,
+) -> Assessment:
+    """Run the service on an adult patient (unless given) with a cramp complaint (unless off)."""
+    from hooks.patient_view.knee_spasm import knee_spasm_review
+
+    extra = [patient or make_patient()]
+    if complaint:
+        extra.append(make_complaint())
+    return knee_spasm_review(make_call([*extra, *resources], as_of, kb))
+
+
 def findings_for(
     *resources: dict[str, Any],
     as_of: datetime = AS_OF,
@@ -354,18 +370,14 @@ def findings_for(
     complaint: bool = True,
     advice: bool = False,
 ) -> list[Finding]:
-    """Run the service on an adult patient (unless given) with a cramp complaint (unless off).
+    """The findings of `assessment_for`.
 
     Advice findings (M1, carried by any card) are left out unless `advice` asks for them.
     """
     from hooks.findings import FindingStatus
-    from hooks.patient_view.knee_spasm import knee_spasm_review
 
-    extra = [patient or make_patient()]
-    if complaint:
-        extra.append(make_complaint())
-    found = knee_spasm_review(make_call([*extra, *resources], as_of, kb))
-    return [f for f in found if advice or f.status is not FindingStatus.ADVICE]
+    found = assessment_for(*resources, as_of=as_of, kb=kb, patient=patient, complaint=complaint)
+    return [f for f in found.findings if advice or f.status is not FindingStatus.ADVICE]
 
 
 def by_rule(findings: list[Finding], rule_id: str) -> list[Finding]:

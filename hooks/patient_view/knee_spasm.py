@@ -24,12 +24,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hooks.findings import Finding
+from hooks.findings import Assessment
 from hooks.knowledge import KnowledgeBase
 from hooks.patient_view.facts import read_facts
-from hooks.patient_view.rules import run_rules
+from hooks.patient_view.rules import IMPLEMENTATIONS, complaint_prompt, run_rules
 from hooks.registry import HookCall, Prefetch, ReferenceFollow, cds_service
 
+SERVICE_ID = "knee-spasm-review"
 PATIENT = "{{context.patientId}}"
 # Pages are bounded; the newest results come first because rules read the latest values.
 LAB_COUNT = 500
@@ -44,7 +45,7 @@ def _tokens(system: str, codes: Sequence[str]) -> str:
 
 def labs_query(kb: KnowledgeBase) -> str:
     """Observations for exactly the LOINC codes the enabled rules read (erratum 5)."""
-    codes = _tokens(kb.systems.loinc, kb.prefetch_loinc())
+    codes = _tokens(kb.systems.loinc, kb.prefetch_loinc(SERVICE_ID))
     return f"Observation?patient={PATIENT}&code={codes}&_sort=-date&_count={LAB_COUNT}"
 
 
@@ -55,7 +56,7 @@ def symptoms_query(kb: KnowledgeBase) -> str:
 
 
 @cds_service(
-    id="knee-spasm-review",
+    id=SERVICE_ID,
     hook="patient-view",
     title="Knee muscle spasm, cramp and twitch review",
     description=(
@@ -82,10 +83,12 @@ def symptoms_query(kb: KnowledgeBase) -> str:
         ReferenceFollow("MedicationRequest", "medicationReference", "Medication"),
         ReferenceFollow("MedicationStatement", "medicationReference", "Medication"),
     ),
+    rules=IMPLEMENTATIONS,
 )
-def knee_spasm_review(call: HookCall[Any]) -> Sequence[Finding]:
+def knee_spasm_review(call: HookCall[Any]) -> Assessment:
     """Findings for a living patient with a spasm/cramp/twitch complaint; none otherwise."""
     facts = read_facts(call.data, call.knowledge, call.as_of)
     if facts is None:
-        return ()
-    return run_rules(facts, call.knowledge, call.as_of)
+        return Assessment()
+    findings = run_rules(facts, call.knowledge, call.as_of, call.service_id)
+    return Assessment(tuple(findings), complaint_prompt(facts))

@@ -10,89 +10,130 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cards.builders import build_cards
-from cards.catalogue import (
-    CardCatalogue,
-    Citation,
-    FamilySource,
-    OrderCode,
-    OrderSpec,
-    Template,
-    Wording,
-)
+from cards.builders import IssuedCard, build_cards
+from cards.catalogue import CardCatalogue
 from cards.model import Card, CdsResponse, to_wire
 from hooks.findings import (
+    Assessment,
     CodeRef,
     Evidence,
     Family,
     Finding,
     FindingStatus,
+    Prompt,
     ResourceRef,
     Severity,
 )
+from hooks.knowledge.cards import CardsFile
+from hooks.knowledge.schema import SourceDef
 
 WHEN = datetime(2021, 3, 1, 10, tzinfo=UTC)
+
+
+def _test(system: str, code: str, display: str) -> dict[str, str]:
+    return {"system": system, "code": code, "display": display, "flag": "V"}
+
+
+CARDS = CardsFile.model_validate(
+    {
+        "schema_version": 1,
+        "extension_key": "org.example.findings",
+        "topic_system": "urn:test:family",
+        "families": {
+            "medications": {
+                "order": 1,
+                "label": "Meds source",
+                "url": "https://example.org/meds",
+                "topic": {"code": "medications", "display": "Medications"},
+            },
+            "labs": {
+                "order": 2,
+                "label": "Labs source",
+                "topic": {"code": "labs", "display": "Labs"},
+            },
+            "neurology": {
+                "order": 3,
+                "label": "Neuro source",
+                "url": "https://example.org/neuro",
+                "topic": {"code": "neurology", "display": "Neurology"},
+            },
+        },
+        "lists": {
+            "one": "{first}",
+            "two": "{first} and {second}",
+            "more_one": "{first} and 1 other",
+            "more": "{first} and {n} others",
+            "all": "{init} and {last}",
+        },
+        "templates": {
+            "drug": {"summary": "Cramps on {drug}: check it."},
+            "lab": {
+                "summary": "Potassium {value} {unit} ({date}) is low.",
+                "note": "A fixed note.",
+            },
+            "advice": {
+                "summary": "Stretch your calves nightly.",
+                "note": "Handout: nocturnal leg cramps.",
+            },
+            "dx": {
+                "summary": "Condition {dx} on file, which matters a great deal to this patient "
+                "and deserves a careful look before anything else."
+            },
+        },
+        "orders": {
+            "bmp": {
+                "label": "Order BMP",
+                "recommended": True,
+                "tests": [_test("http://loinc.org", "51990-0", "BMP")],
+            },
+            "ref": {
+                "label": "Refer",
+                "recommended": False,
+                "tests": [_test("http://snomed.info/sct", "308474002", "Referral to neurologist")],
+            },
+            "pair": {
+                "label": "Order Ca and albumin",
+                "recommended": True,
+                "tests": [
+                    _test("http://loinc.org", "17861-6", "Calcium"),
+                    _test("http://loinc.org", "1751-7", "Albumin"),
+                ],
+            },
+        },
+        "override_reasons": {
+            "system": "urn:test:override",
+            "reasons": [
+                {"code": "a", "display": "Already addressed"},
+                {"code": "b", "display": "Patient declined"},
+            ],
+        },
+        "detail": {
+            "prompts": {"knee": "Complaint at the knee", "general": "Complaint, no site"},
+            "findings_heading": "Findings",
+            "no_conclusion_heading": "Could not conclude",
+            "references_heading": "References",
+            "threshold_label": "threshold",
+            "reported_label": "reported as",
+            "sources_label": "Sources",
+            "ungraded_status": "not graded",
+            "management_heading": "Management",
+        },
+    }
+)
 CATALOGUE = CardCatalogue(
     knowledge_version="7.0.0",
-    extension_key="org.example.findings",
-    topic_system="urn:test:family",
-    families={
-        Family.MEDICATIONS: FamilySource(
-            1, "Meds source", "https://example.org/meds", "medications", "Medications"
-        ),
-        Family.LABS: FamilySource(2, "Labs source", None, "labs", "Labs"),
-        Family.NEUROLOGY: FamilySource(
-            3, "Neuro source", "https://example.org/neuro", "neurology", "Neurology"
-        ),
-    },
-    templates={
-        "drug": Template("Cramps on {drug}: check it."),
-        "lab": Template("Potassium {value} {unit} ({date}) is low.", note="A fixed note."),
-        "advice": Template("Stretch your calves nightly.", note="Handout: nocturnal leg cramps."),
-        "dx": Template(
-            "Condition {dx} on file, which matters a great deal to this patient "
-            "and deserves a careful look before anything else."
-        ),
-    },
-    orders={
-        "bmp": OrderSpec("Order BMP", True, (OrderCode("http://loinc.org", "51990-0", "BMP"),)),
-        "ref": OrderSpec(
-            "Refer",
-            False,
-            (OrderCode("http://snomed.info/sct", "308474002", "Referral to neurologist"),),
-        ),
-        "pair": OrderSpec(
-            "Order Ca and albumin",
-            True,
-            (
-                OrderCode("http://loinc.org", "17861-6", "Calcium"),
-                OrderCode("http://loinc.org", "1751-7", "Albumin"),
-            ),
-        ),
-    },
-    override_system="urn:test:override",
-    override_reasons=(("a", "Already addressed"), ("b", "Patient declined")),
+    cards=CARDS,
     citations={
-        "SRC": Citation("Source 2012", "Author A. A paper. 2012.", "https://example.org/src"),
-        "THR": Citation("Threshold source", "A summary.", None),
+        "SRC": SourceDef(
+            short="Source 2012",
+            citation="Author A. A paper. 2012.",
+            url="https://example.org/src",
+            flag="V",
+        ),
+        "THR": SourceDef(short="Threshold source", citation="A summary.", flag="V"),
     },
-    wording=Wording(
-        "{first}",
-        "{first} and {second}",
-        "{first} and 1 other",
-        "{first} and {n} others",
-        "Complaint at the knee",
-        "Complaint, no site",
-        "Findings",
-        "Could not conclude",
-        "References",
-        "threshold",
-        "reported as",
-        "Sources",
-        "not graded",
-        "Management",
-    ),
 )
+KNEE = Prompt(heading="knee")
 
 
 def finding(
@@ -105,7 +146,6 @@ def finding(
     defaults: dict[str, Any] = {
         "items": {"drug": ("furosemide",)},
         "sources": ("SRC",),
-        "values": {"site": "knee"},
     }
     defaults.update(kwargs)
     return Finding(
@@ -128,8 +168,14 @@ def wire(card: Card) -> dict[str, Any]:
     return to_wire(card)
 
 
-def build(*findings: Finding) -> list[Card]:
-    return build_cards(list(findings), CATALOGUE, patient_id="p9", uuid_factory=uuids())
+def issue(*findings: Finding, prompt: Prompt | None = KNEE) -> list[IssuedCard]:
+    """The cards with their provenance."""
+    assessment = Assessment(tuple(findings), prompt)
+    return build_cards(assessment, CATALOGUE, patient_id="p9", uuid_factory=uuids())
+
+
+def build(*findings: Finding, prompt: Prompt | None = KNEE) -> list[Card]:
+    return [issued.card for issued in issue(*findings, prompt=prompt)]
 
 
 def test_no_findings_no_cards() -> None:
@@ -243,14 +289,27 @@ def test_detail_lists_evidence_with_both_units_date_reference_threshold_and_cita
     assert "- **Source 2012**: Author A. A paper. 2012. <https://example.org/src>" in detail
 
 
-def test_detail_opens_with_the_complaint_and_its_site() -> None:
+def test_detail_opens_with_the_prompt_heading_and_its_records() -> None:
     complaint = (Evidence(label="Cramp", ref=ResourceRef("Condition", "c1"), when=WHEN),)
-    [knee] = build(finding(context=complaint))
+    [knee] = build(finding(), prompt=Prompt("knee", complaint))
     assert wire(knee)["detail"].startswith(
         "Complaint at the knee\n- Cramp, 2021-03-01 — `Condition/c1`"
     )
-    [general] = build(finding(values={"site": "general"}))
-    assert wire(general)["detail"].startswith("Complaint, no site")
+    [general] = build(finding(), prompt=Prompt("general"))
+    assert wire(general)["detail"].startswith("Complaint, no site\n\nFindings")
+    [bare] = build(finding(), prompt=None)
+    assert wire(bare)["detail"].startswith("Findings")
+
+
+def test_each_card_comes_with_the_findings_it_shows() -> None:
+    no_k = finding("A2", status=FindingStatus.NO_CONCLUSION, caveats=("Unit unknown.",))
+    advice = finding("M1", Family.NEUROLOGY, template="advice", status=FindingStatus.ADVICE)
+    issued = issue(finding("A3"), no_k, finding("B1", Family.LABS, template="lab"), advice)
+    meds, labs = issued
+    assert [f.rule_id for f in meds.findings] == ["A3", "A2", "M1"]
+    assert meds.rule_ids == ("A3", "M1")  # a no-conclusion finding did not make the card
+    assert labs.rule_ids == ("B1",)
+    assert meds.uuid == meds.card.uuid
 
 
 def test_record_text_cannot_inject_markdown() -> None:

@@ -75,21 +75,22 @@ def _worst(template: str, text: str) -> tuple[dict[str, str], dict[str, tuple[st
 def test_load_catalogue_reads_the_shipped_knowledge() -> None:
     catalogue = load_catalogue()
     assert catalogue.knowledge_version == knowledge().version
-    assert catalogue.extension_key == "org.kneespasmcds.findings"
+    assert catalogue.cards.extension_key == "org.kneespasmcds.findings"
 
 
 def test_each_family_has_a_source_and_a_topic_in_the_project_code_system() -> None:
     catalogue = catalogue_from(knowledge())
-    assert {f: (s.topic_code, bool(s.label)) for f, s in catalogue.families.items()} == {
+    families = catalogue.cards.families
+    assert {f: (s.topic.code, bool(s.label)) for f, s in families.items()} == {
         Family.MEDICATIONS: ("medications", True),
         Family.LABS: ("labs", True),
         Family.NEUROLOGY: ("neurology", True),
     }
-    assert catalogue.topic_system.startswith("urn:knee-spasm-cds:")
+    assert catalogue.cards.topic_system.startswith("urn:knee-spasm-cds:")
 
 
 def test_the_five_override_reasons() -> None:
-    codes = [code for code, _ in catalogue_from(knowledge()).override_reasons]
+    codes = [r.code for r in catalogue_from(knowledge()).cards.override_reasons.reasons]
     assert codes == [
         "already-addressed",
         "labs-drawn-elsewhere",
@@ -102,7 +103,7 @@ def test_the_five_override_reasons() -> None:
 @pytest.mark.parametrize("template", sorted(knowledge().cards.templates))
 def test_every_template_fits_under_140_characters_without_cutting(template: str) -> None:
     catalogue = catalogue_from(knowledge())
-    values, items = _worst(template, catalogue.templates[template].summary)
+    values, items = _worst(template, catalogue.cards.templates[template].summary)
     finding = Finding("X", "1", Family.LABS, Severity.INFO, template, values=values, items=items)
     summary = render_summary(finding, catalogue)
     assert len(summary) <= SUMMARY_LIMIT
@@ -112,14 +113,15 @@ def test_every_template_fits_under_140_characters_without_cutting(template: str)
 
 def test_end_to_end_diuretic_with_low_potassium_is_one_warning_card_naming_both() -> None:
     from cards.builders import build_cards
-    from tests.builders import findings_for, iso, make_med_request, make_observation
+    from tests.builders import assessment_for, iso, make_med_request, make_observation
 
-    findings = findings_for(
+    assessment = assessment_for(
         make_med_request("316049", "Hydrochlorothiazide 25 MG", authored=iso(400)),
         make_observation("6298-4", 3.2, "mmol/L", when="2021-03-27T08:00:00+00:00"),
         make_observation("19123-9", 2.0, "mg/dL", when="2021-03-27T08:00:00+00:00"),
     )
-    [card] = build_cards(findings, catalogue_from(knowledge()), patient_id="p1")
+    [issued] = build_cards(assessment, catalogue_from(knowledge()), patient_id="p1")
+    card = issued.card
     assert card.indicator == "warning"
     assert card.summary == (
         "On hydrochlorothiazide, potassium 3.2 mmol/L (2021-03-27) is low, a possible contributor "

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from cards.builders import IssuedCard
 from cards.model import Card, Coding, Source
 from cds_service import create_app
 from cds_service.memory_fhir import MemoryFhir, build_request
 from cds_service.migrate import upgrade
 from cds_service.store import CardRecord
-from hooks.findings import Family, Finding, Severity
+from hooks.findings import Assessment, Family, Finding, Severity
 from hooks.registry import HookCall, Prefetch, cds_service
 from tests.cds_service.support import SERVICE, URL, full_request, templates
 from tests.cds_service.test_cli import free_port
@@ -84,25 +85,26 @@ FINDINGS = tuple(
         "notes": Prefetch("DocumentReference?patient={{context.patientId}}", required=False),
     },
 )
-def probe(call: HookCall[Any]) -> Sequence[Finding]:
-    return FINDINGS
+def probe(call: HookCall[Any]) -> Assessment:
+    return Assessment(tuple(FINDINGS))
 
 
-def one_card_per_family(findings: Sequence[Finding], patient_key: str) -> list[Card]:
+def one_card_per_family(assessment: Assessment, patient_key: str) -> list[IssuedCard]:
     """Card layer stand-in: the most severe finding of each family gives one card."""
+    findings = assessment.findings
     cards = []
     for family in sorted({f.family for f in findings}):
-        worst = max((f for f in findings if f.family == family), key=lambda f: f.severity.rank)
-        cards.append(
-            Card(
-                uuid=str(uuid.uuid4()),
-                summary=f"{family} card",
-                indicator=worst.severity.value,
-                source=Source(
-                    label="probe", topic=Coding(code=family.value, system="https://example.org/t")
-                ),
-            )
+        mine = tuple(f for f in findings if f.family == family)
+        worst = max(mine, key=lambda f: f.severity.rank)
+        card = Card(
+            uuid=str(uuid.uuid4()),
+            summary=f"{family} card",
+            indicator=worst.severity.value,
+            source=Source(
+                label="probe", topic=Coding(code=family.value, system="https://example.org/t")
+            ),
         )
+        cards.append(IssuedCard(card, mine))
     return cards
 
 
@@ -331,3 +333,30 @@ def test_gunicorn_workers_are_merged_into_one_exposition(gunicorn_server: str) -
     assert value(parse(text), "cds_http_requests_total", **labels) == 40
     # MultiProcessCollector writes no *_created samples; one worker's own registry would.
     assert "_created" not in text
+
+
+def test_ledger_and_metrics_name_the_rules_each_card_shows(app: Flask) -> None:
+    """Advice (M1, a medications rule) riding on a labs card is that card's; nothing else is."""
+    from cds_service.memory_fhir import MemoryFhir, build_request
+    from tests.builders import AS_OF, iso, make_complaint, make_observation, make_patient
+
+    app.extensions["cds"].pipeline.clock = lambda: AS_OF
+    low_k = make_observation("2823-3", 3.2, "mmol/L", when=iso(3))
+    resources = [make_patient(), make_complaint(), low_k]
+    templates = app.extensions["cds"].pipeline.templates[SERVICE]
+    client = app.test_client()
+    before = scrape(client)
+
+    response = client.post(f"/cds-services/{SERVICE}", json=build_request(
+        MemoryFhir(resources), templates, resources[0]["id"]
+    ))  # fmt: skip
+
+    [card] = response.get_json()["cards"]
+    assert card["source"]["topic"]["code"] == "labs"
+    ledger = app.extensions["cds"].pipeline.store.card_rule_ids(SERVICE, {card["uuid"]})
+    assert ledger == {card["uuid"]: ("B1", "M1")}
+    svc = ("service", SERVICE)
+    assert changed(before, scrape(client), "cds_cards") == {
+        ("cds_cards_total", (("indicator", "warning"), ("rule", "B1"), svc)): 1.0,
+        ("cds_cards_total", (("indicator", "warning"), ("rule", "M1"), svc)): 1.0,
+    }

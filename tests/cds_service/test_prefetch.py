@@ -13,6 +13,7 @@ from cds_service import create_app
 from cds_service.migrate import upgrade
 from cds_service.prefetch import render
 from hooks.fhirdata import KeyStatus
+from hooks.findings import Assessment
 from hooks.registry import HookCall, Prefetch, cds_service
 from tests.conftest import base_config
 from tests.fhir_server import LocalFhirServer
@@ -47,9 +48,9 @@ SEEN: dict[str, HookCall[Any]] = {}
         "notes": Prefetch("DocumentReference?patient={{context.patientId}}", required=False),
     },
 )
-def probe(call: HookCall[Any]) -> tuple[()]:
+def probe(call: HookCall[Any]) -> Assessment:
     SEEN["call"] = call
-    return ()
+    return Assessment()
 
 
 def make(tmp_path: Path, server: LocalFhirServer | None = None, **config: Any) -> Flask:

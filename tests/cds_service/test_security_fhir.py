@@ -24,6 +24,7 @@ from cds_service.fhir_client import (
     allowed_target,
 )
 from cds_service.migrate import upgrade
+from hooks.findings import Assessment
 from hooks.registry import HookCall, Prefetch, cds_service
 from tests.conftest import base_config
 from tests.fhir_server import LocalFhirServer
@@ -52,8 +53,8 @@ def _obs(i: int) -> dict[str, Any]:
         "labs": Prefetch("Observation?patient={{context.patientId}}"),
     },
 )
-def probe(call: HookCall[Any]) -> tuple[()]:
-    return ()
+def probe(call: HookCall[Any]) -> Assessment:
+    return Assessment()
 
 
 def make(tmp_path: Path, allow: list[str], **config: Any) -> Flask:

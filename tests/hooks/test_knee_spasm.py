@@ -11,11 +11,12 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from hooks.findings import FindingStatus
+from hooks.findings import Assessment, FindingStatus
 from hooks.patient_view.knee_spasm import knee_spasm_review
 from hooks.registry import check_tokens
 from tests.builders import (
     AS_OF,
+    assessment_for,
     findings_for,
     knowledge,
     make_call,
@@ -106,13 +107,15 @@ def test_deceased_patient_gets_nothing(deceased: object) -> None:
 
 def test_without_a_readable_patient_nothing_is_concluded() -> None:
     call = make_call([make_complaint(), make_med_request("9071")])
-    assert list(knee_spasm_review(call)) == []
+    assert knee_spasm_review(call) == Assessment()
 
 
-def test_findings_carry_the_complaint_and_its_site() -> None:
-    [finding] = findings_for(make_med_request("9071"))
-    assert finding.values["site"] == "general"
-    assert [e.ref.resource_type for e in finding.context if e.ref] == ["Condition"]
+def test_the_assessment_names_the_complaint_and_its_site() -> None:
+    assessment = assessment_for(make_med_request("9071"))
+    assert assessment.prompt is not None
+    assert assessment.prompt.heading == "general"
+    assert [e.ref.resource_type for e in assessment.prompt.evidence if e.ref] == ["Condition"]
+    assert assessment_for(make_med_request("9071"), complaint=False) == Assessment()
 
 
 def _synthea(name: str) -> tuple[list[dict[str, Any]], str]:
@@ -129,7 +132,7 @@ def _run_synthea(name: str, complaint: bool = True) -> set[str]:
     resources, patient_id = _synthea(name)
     if complaint:
         resources.append(make_complaint(text="Cramp in right knee"))
-    findings = knee_spasm_review(make_call(resources, AS_OF, patient_id=patient_id))
+    findings = knee_spasm_review(make_call(resources, AS_OF, patient_id=patient_id)).findings
     return {f.rule_id for f in findings if f.status is FindingStatus.CONCLUSIVE}
 
 

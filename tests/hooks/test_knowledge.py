@@ -11,6 +11,9 @@ import pytest
 import yaml
 
 from hooks.knowledge import DEFAULT_DIR, KnowledgeError, load_knowledge
+from hooks.patient_view.knee_spasm import SERVICE_ID
+from hooks.registry import Registry
+from hooks.services import SERVICES
 from tests.builders import knowledge
 
 
@@ -111,7 +114,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
         "rules.yaml",
         lambda d: d["rules"].append({**_rule(d, "C3"), "id": "C99"}),
-        r"rules\.yaml: rules\[C99\]: no implementation",
+        r"rules\.yaml: rules\[C99\]: no implementation in service 'knee-spasm-review'",
     ),
     (
         "rules.yaml",
@@ -151,7 +154,7 @@ def test_a_broken_file_stops_loading_naming_file_and_field(
     message: str,
 ) -> None:
     with pytest.raises(KnowledgeError, match=message):
-        load_knowledge(broken(name, edit))
+        Registry(SERVICES, load_knowledge(broken(name, edit)))
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
@@ -164,10 +167,11 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 
 def test_prefetch_codes_follow_the_enabled_rules() -> None:
     kb = knowledge()
-    assert "62292-8" in kb.prefetch_loinc()
+    assert "62292-8" in kb.prefetch_loinc(SERVICE_ID)
     rules = tuple(
         r.model_copy(update={"enabled": False}) if r.id in ("B5", "A11") else r for r in kb.rules
     )
     from dataclasses import replace
 
-    assert "62292-8" not in replace(kb, rules=rules).prefetch_loinc()
+    assert "62292-8" not in replace(kb, rules=rules).prefetch_loinc(SERVICE_ID)
+    assert kb.prefetch_loinc("another-service") == ()

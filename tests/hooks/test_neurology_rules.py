@@ -183,7 +183,7 @@ def test_c7_draws_no_conclusion_from_a_missing_tsh_when_labs_may_be_incomplete()
     values = dict(call.data.values)
     values["Observation"] = replace(values["Condition"], resources=(), complete=False)
     incomplete = replace(call, data=ResourceSet(values))
-    [finding] = [f for f in knee_spasm_review(incomplete) if f.rule_id == "C7"]
+    [finding] = [f for f in knee_spasm_review(incomplete).findings if f.rule_id == "C7"]
     assert finding.status is FindingStatus.NO_CONCLUSION
     assert "may be incomplete" in finding.caveats[0]
 

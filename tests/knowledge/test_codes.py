@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from hooks.knowledge_schema import CodeEntry
+from hooks.knowledge.schema import CodeEntry
 from tests.builders import TERMINOLOGY, knowledge
 
 # Verhoeff dihedral tables (SNOMED CT check digit).

@@ -13,7 +13,7 @@ import pytest
 from cards.builders import build_cards
 from cards.catalogue import catalogue_from
 from cards.model import to_wire
-from hooks.findings import FindingStatus
+from hooks.findings import Assessment, FindingStatus
 from hooks.patient_view.knee_spasm import knee_spasm_review
 from tests.builders import (
     concept,
@@ -34,9 +34,8 @@ ADULT = make_patient(birth_date="1950-05-05")
 def cards(*resources: dict[str, Any], patient: dict[str, Any] | None = None) -> list[Card]:
     """The cards of a patient with a knee cramp complaint, as the EHR receives them."""
     call = make_call([patient or ADULT, make_complaint(), *resources])
-    findings = list(knee_spasm_review(call))
-    built = build_cards(findings, catalogue_from(knowledge()), patient_id="p1")
-    return [to_wire(card) for card in built]
+    built = build_cards(knee_spasm_review(call), catalogue_from(knowledge()), patient_id="p1")
+    return [to_wire(issued.card) for issued in built]
 
 
 def by_family(found: list[Card]) -> dict[str, Card]:
@@ -361,13 +360,13 @@ def test_potassium_3_3_is_a_possible_contributor_not_the_likely_cause() -> None:
 def test_a_cramp_entry_from_2012_does_not_fire_on_every_chart_open() -> None:
     old = make_condition("55300003", recorded="2012-06-01")
     call = make_call([ADULT, old, drug("83367", "atorvastatin 40 MG")])
-    assert list(knee_spasm_review(call)) == []
+    assert knee_spasm_review(call) == Assessment()
 
 
 def test_text_only_eyelid_twitching_gives_no_statin_card() -> None:
     eyelid = make_condition(None, text="Eyelid twitching")
     call = make_call([ADULT, eyelid, drug("83367", "atorvastatin 40 MG")])
-    assert list(knee_spasm_review(call)) == []
+    assert knee_spasm_review(call) == Assessment()
 
 
 def test_no_labs_for_an_inhaler_from_1950_and_no_pth_for_plain_hypothyroidism() -> None:
@@ -415,6 +414,6 @@ def test_no_card_cites_an_unverified_source_and_cramp_cards_carry_the_handout() 
 
 def test_advice_is_never_a_card_of_its_own() -> None:
     call = make_call([ADULT, make_complaint()])
-    findings = list(knee_spasm_review(call))
-    assert [f.status for f in findings] == [FindingStatus.ADVICE]
-    assert build_cards(findings, catalogue_from(knowledge()), patient_id="p1") == []
+    assessment = knee_spasm_review(call)
+    assert [f.status for f in assessment.findings] == [FindingStatus.ADVICE]
+    assert build_cards(assessment, catalogue_from(knowledge()), patient_id="p1") == []

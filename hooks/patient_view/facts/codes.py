@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hooks.findings import ResourceRef
-from hooks.knowledge_index import normalise_text
+from hooks.knowledge.index import normalise_text
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from fhir.resources.R4B.observation import Observation
 from hooks.fhirdata import JsonObject, ResourceSet, codings
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge_index import has_prefix, matches
+from hooks.knowledge.index import has_prefix, matches
 from hooks.patient_view.facts.codes import Code, codes_of, label_of, ref_of, words_of
 from hooks.patient_view.facts.conditions import ConditionFacts
 from hooks.patient_view.facts.timing import instant, latest, raw_instant, within

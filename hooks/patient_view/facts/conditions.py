@@ -17,8 +17,8 @@ from fhir.resources.R4B.condition import Condition
 from hooks.fhirdata import JsonObject, ResourceSet, codings
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge_index import has_prefix
-from hooks.knowledge_schema import TriggerStatuses
+from hooks.knowledge.index import has_prefix
+from hooks.knowledge.schema import TriggerStatuses
 from hooks.patient_view.facts.codes import (
     Code,
     code_set,

@@ -18,7 +18,7 @@ from fhir.resources.R4B.observation import Observation
 from hooks.fhirdata import JsonObject, ResourceSet
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge_schema import Analyte
+from hooks.knowledge.schema import Analyte
 from hooks.patient_view.facts.codes import code_set, codes_of, ref_of
 from hooks.patient_view.facts.timing import days_between, instant, raw_instant, within
 from hooks.patient_view.facts.units import resolve_unit, to_canonical

@@ -21,7 +21,7 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 from hooks.fhirdata import JsonObject, ResourceSet, codings
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge_index import matches, normalise_text
+from hooks.knowledge.index import matches, normalise_text
 from hooks.patient_view.facts.codes import Code, codes_of, label_of, ref_of, words_of
 from hooks.patient_view.facts.timing import instant, latest
 

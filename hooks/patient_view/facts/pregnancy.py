@@ -16,7 +16,7 @@ from fhir.resources.R4B.observation import Observation
 from hooks.fhirdata import JsonObject, ResourceSet, codings
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge_index import icd_key
+from hooks.knowledge.index import icd_key
 from hooks.patient_view.facts.codes import codes_of, ref_of
 from hooks.patient_view.facts.conditions import ConditionFacts
 from hooks.patient_view.facts.timing import instant, within

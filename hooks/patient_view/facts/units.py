@@ -10,7 +10,7 @@ import operator
 from collections.abc import Callable
 
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge_schema import Analyte, Threshold
+from hooks.knowledge.schema import Analyte, Threshold
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     "lt": operator.lt,

@@ -1,6 +1,7 @@
 """The knee-spasm rule catalogue: implementations by id, and the run that applies them in order.
 
-`IMPLEMENTATIONS` is what the knowledge loader checks every rule in rules.yaml against.
+`IMPLEMENTATIONS` is the service's catalogue: the registry checks it against the rules in
+rules.yaml whose `service` is the knee-spasm service's id.
 """
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from hooks.findings import Evidence, Finding
+from hooks.findings import Evidence, Finding, Prompt
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge_schema import RuleDef
+from hooks.knowledge.schema import RuleDef
 from hooks.patient_view.facts import Facts
 from hooks.patient_view.rules.advice import ADVICE_RULES
 from hooks.patient_view.rules.context import RuleContext, RuleImpl
@@ -62,23 +63,29 @@ def _applies(rule: RuleDef, facts: Facts) -> bool:
     return rule.population == "all" or facts.demographics.adult
 
 
-def _context(facts: Facts) -> tuple[Evidence, ...]:
+def complaint_prompt(facts: Facts) -> Prompt:
+    """The complaint that made the review run, as every card shows it first."""
     signals = facts.complaint.evidence[:MAX_CONTEXT_LINES]
-    return tuple(Evidence(label=s.label, ref=s.ref, when=s.when) for s in signals)
+    return Prompt(
+        heading="knee" if facts.complaint.knee else "general",
+        evidence=tuple(Evidence(label=s.label, ref=s.ref, when=s.when) for s in signals),
+    )
 
 
-def run_rules(facts: Facts, kb: KnowledgeBase, as_of: datetime) -> list[Finding]:
-    """Every enabled rule in catalogue order, deduplicated, each tagged with the complaint."""
+def run_rules(facts: Facts, kb: KnowledgeBase, as_of: datetime, service_id: str) -> list[Finding]:
+    """Every enabled rule of the service in catalogue order, deduplicated."""
     findings: list[Finding] = []
-    for rule in kb.enabled_rules:
+    for rule in kb.rules_for(service_id):
         if _applies(rule, facts):
             findings.extend(IMPLEMENTATIONS[rule.id].run(RuleContext(facts, rule, kb, as_of)))
-    context = _context(facts)
-    site = "knee" if facts.complaint.knee else "general"
-    return [
-        replace(finding, context=context, values={**finding.values, "site": site})
-        for finding in supersede(findings, kb)
-    ]
+    return supersede(findings, kb)
 
 
-__all__ = ["IMPLEMENTATIONS", "RuleContext", "RuleImpl", "run_rules", "supersede"]
+__all__ = [
+    "IMPLEMENTATIONS",
+    "RuleContext",
+    "RuleImpl",
+    "complaint_prompt",
+    "run_rules",
+    "supersede",
+]

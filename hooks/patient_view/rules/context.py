@@ -1,6 +1,6 @@
 """A rule's view of one patient: facts, its definition, the knowledge and the clock.
 
-`RuleImpl` is what the knowledge loader checks each rules.yaml entry against.
+`RuleImpl` is what the registry checks each of the service's rules.yaml entries against.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 
 from hooks.findings import CodeRef, Evidence, Family, Finding, FindingStatus, Severity
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge_schema import ParamValue, RuleDef
+from hooks.knowledge.schema import ParamValue, RuleDef
 from hooks.patient_view.facts import Facts, LabResult
 from hooks.patient_view.facts.units import format_number
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hooks.knowledge_schema import Analyte, Threshold
+from hooks.knowledge.schema import Analyte, Threshold
 from hooks.patient_view.facts import LabResult, Measure
 from hooks.patient_view.facts.units import crosses, describe, format_number, to_canonical
 from hooks.patient_view.rules.context import RuleContext

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypedDict
 
-from hooks.knowledge_schema import CodeEntry, ConditionsFile, DrugsFile, LabsFile, TriggersFile
+from hooks.knowledge.schema import CodeEntry, ConditionsFile, DrugsFile, LabsFile, TriggersFile
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
@@ -105,7 +106,39 @@ def _usable(entries: Iterable[CodeEntry]) -> list[str]:
     return [entry.code for entry in entries if entry.usable]
 
 
-def _drug_tables(drugs: DrugsFile) -> dict[str, object]:
+class _DrugTables(TypedDict):
+    rx_ingredient: Mapping[str, str]
+    rx_product: Mapping[str, tuple[str, ...]]
+    atc_ingredient: Mapping[str, str]
+    atc_classes: tuple[tuple[str, str], ...]
+    atc_local: tuple[str, ...]
+    names: tuple[NamePattern, ...]
+    any_name: re.Pattern[str] | None
+    routes: tuple[tuple[str, re.Pattern[str]], ...]
+    ingredient_classes: Mapping[str, frozenset[str]]
+
+
+class _ConditionTables(TypedDict):
+    group_snomed: Mapping[str, frozenset[str]]
+    group_icd: tuple[tuple[str, str], ...]
+    group_icd_excluded: tuple[tuple[str, str], ...]
+
+
+class _TriggerTables(TypedDict):
+    complaint_snomed: frozenset[str]
+    complaint_icd: tuple[str, ...]
+    complaint_words: re.Pattern[str] | None
+    complaint_exclusions: re.Pattern[str] | None
+    limb_snomed: frozenset[str]
+    limb_icd: tuple[str, ...]
+    limb_words: re.Pattern[str] | None
+    non_limb_words: re.Pattern[str] | None
+    knee_snomed: frozenset[str]
+    knee_icd: tuple[str, ...]
+    knee_words: re.Pattern[str] | None
+
+
+def _drug_tables(drugs: DrugsFile) -> _DrugTables:
     rx: dict[str, str] = {}
     atc: dict[str, str] = {}
     names: list[NamePattern] = []
@@ -148,7 +181,7 @@ def _drug_tables(drugs: DrugsFile) -> dict[str, object]:
     }
 
 
-def _condition_tables(conditions: ConditionsFile) -> dict[str, object]:
+def _condition_tables(conditions: ConditionsFile) -> _ConditionTables:
     snomed: dict[str, set[str]] = {}
     icd: list[tuple[str, str]] = []
     excluded: list[tuple[str, str]] = []
@@ -164,7 +197,7 @@ def _condition_tables(conditions: ConditionsFile) -> dict[str, object]:
     }
 
 
-def _trigger_tables(triggers: TriggersFile) -> dict[str, object]:
+def _trigger_tables(triggers: TriggersFile) -> _TriggerTables:
     complaint, knee = triggers.complaint, triggers.knee
     return {
         "complaint_snomed": frozenset(_usable(complaint.snomed)),
@@ -186,8 +219,9 @@ def build_index(
 ) -> KnowledgeIndex:
     """Index the validated files; called once by the loader."""
     loinc = {code: key for key, analyte in labs.analytes.items() for code in _usable(analyte.loinc)}
-    tables: dict[str, object] = {"loinc_analyte": loinc}
-    tables.update(_drug_tables(drugs))
-    tables.update(_condition_tables(conditions))
-    tables.update(_trigger_tables(triggers))
-    return KnowledgeIndex(**tables)  # type: ignore[arg-type]
+    return KnowledgeIndex(
+        loinc_analyte=loinc,
+        **_drug_tables(drugs),
+        **_condition_tables(conditions),
+        **_trigger_tables(triggers),
+    )

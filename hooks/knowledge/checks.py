@@ -1,8 +1,9 @@
 """Cross-file checks run at load: a knowledge set that fails any of them never reaches a patient.
 
 Every source key resolves; no M/LOOKUP code is enabled for matching; every rule names existing
-templates, orders, classes, analytes and groups and has an implementation with its parameters;
-every unit is convertible; every template uses only known placeholders.
+templates, orders, classes, analytes and groups; every unit is convertible; every template uses
+only known placeholders. Each service's rules and their implementations are checked against
+each other by `check_catalogue`, which the registry runs for every hosted service.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from pydantic import BaseModel
 
-from hooks.knowledge_schema import CodeEntry, KnowledgeError, Product
+from hooks.knowledge.schema import CodeEntry, KnowledgeError, Product
 
 if TYPE_CHECKING:
-    from hooks.knowledge import KnowledgeBase
+    from hooks.knowledge.base import KnowledgeBase
 
 PLACEHOLDERS = frozenset({"drug", "value", "unit", "date", "n", "dx", "analyte", "age", "reason"})
 UCUM_SHAPE = re.compile(r"^[A-Za-z0-9\[\]{}._/%*^\-]+$")
@@ -241,8 +242,8 @@ def _check_implementation(kb: KnowledgeBase, rule_id: str, impl: Implementation)
             _fail(f"labs.yaml: analytes.{analyte}.thresholds.{threshold}: needed by {rule_id}")
 
 
-def check_rules(kb: KnowledgeBase, implementations: Mapping[str, Implementation]) -> None:
-    """Rule ids are unique and every reference a rule makes resolves, implementation included."""
+def check_rules(kb: KnowledgeBase) -> None:
+    """Rule ids are unique and every reference a rule makes into the knowledge resolves."""
     rule_ids: set[str] = set()
     for rule in kb.rules:
         if rule.id in rule_ids:
@@ -250,25 +251,30 @@ def check_rules(kb: KnowledgeBase, implementations: Mapping[str, Implementation]
         rule_ids.add(rule.id)
     _check_rule_refs(kb, rule_ids)
     _check_citations(kb)
-    for rule_id in sorted(rule_ids):
+
+
+def check_catalogue(
+    kb: KnowledgeBase, service_id: str, implementations: Mapping[str, Implementation]
+) -> None:
+    """One service's rules and the implementations it declares agree, parameters included.
+
+    Run by the registry for each hosted service: the knowledge never imports a service.
+    """
+    declared = {rule.id for rule in kb.catalogue(service_id)}
+    for rule_id in sorted(declared):
         impl = implementations.get(rule_id)
         if impl is None:
-            _fail(f"rules.yaml: rules[{rule_id}]: no implementation")
+            _fail(f"rules.yaml: rules[{rule_id}]: no implementation in service {service_id!r}")
         _check_implementation(kb, rule_id, impl)
+    for rule_id in sorted(set(implementations) - declared):
+        _fail(f"service {service_id!r}: rule {rule_id!r} is implemented but not in rules.yaml")
 
 
-def check_knowledge(
-    kb: KnowledgeBase, implementations: Mapping[str, Implementation] | None = None
-) -> None:
-    """Run every cross-check; the default implementations are the knee-spasm rules."""
-    if implementations is None:
-        # Imported here: the rules import this package's types at module level.
-        from hooks.patient_view.rules import IMPLEMENTATIONS
-
-        implementations = IMPLEMENTATIONS
+def check_knowledge(kb: KnowledgeBase) -> None:
+    """Run every cross-check of the data itself (services' catalogues: `check_catalogue`)."""
     check_sources_and_flags(kb)
     check_units(kb)
     check_policies(kb)
     check_drugs(kb)
     check_cards(kb)
-    check_rules(kb, implementations)
+    check_rules(kb)

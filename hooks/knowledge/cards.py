@@ -1,6 +1,6 @@
 """Schema of `knowledge/cards.yaml`, the card catalogue: wording, sources, orders, override reasons.
 
-Shape only, like `hooks.knowledge_schema`; loaded and cross-checked with the rest of the
+Shape only, like `hooks.knowledge.schema`; loaded and cross-checked with the rest of the
 knowledge so a rule can never name a template that does not exist.
 """
 
@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from hooks.findings import Family
-from hooks.knowledge_schema import CodeEntry, Frozen, Key, Text, Versioned
+from hooks.knowledge.schema import CodeEntry, Frozen, Key, Text, Versioned
 
 
 class Topic(Frozen):
@@ -86,8 +86,7 @@ class OverrideReasons(Frozen):
 class DetailWording(Frozen):
     """Fixed phrases of the card detail."""
 
-    complaint_knee: Text
-    complaint_general: Text
+    prompts: dict[Key, Text] = Field(min_length=1)
     findings_heading: Text
     no_conclusion_heading: Text
     references_heading: Text

@@ -1,8 +1,8 @@
 """Clinical knowledge: loader for the versioned data in `knowledge/` and the typed view rules read.
 
 Loaded once at start-up; a bad file stops start-up with a message naming file and field.
-Schemas live in `hooks.knowledge_schema`, cross-checks in `hooks.knowledge_checks`, lookup
-tables in `hooks.knowledge_index`. No clinical content lives in this module.
+Schemas live in `hooks.knowledge.schema`, cross-checks in `hooks.knowledge.checks`, lookup
+tables in `hooks.knowledge.index`. No clinical content lives in this module.
 """
 
 from __future__ import annotations
@@ -10,37 +10,32 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from hooks.knowledge_cards import CardsFile
-from hooks.knowledge_checks import check_knowledge
-from hooks.knowledge_index import KnowledgeIndex, build_index
-from hooks.knowledge_schema import (
-    Analyte,
+from hooks.knowledge.base import KnowledgeBase
+from hooks.knowledge.cards import CardsFile
+from hooks.knowledge.checks import check_knowledge
+from hooks.knowledge.index import build_index
+from hooks.knowledge.schema import (
     ConditionsFile,
     DrugsFile,
-    GradingPolicy,
     KnowledgeError,
     LabsFile,
     Manifest,
-    RuleDef,
     RulesFile,
-    SourceDef,
     SourcesFile,
-    Systems,
     TriggersFile,
 )
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "knowledge"
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "knowledge"
 M = TypeVar("M", bound=BaseModel)
 # The C loader when libyaml is present: same safe subset, about ten times faster at start-up.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-__all__ = ["DEFAULT_DIR", "KnowledgeBase", "KnowledgeError", "content_digest", "load_knowledge"]
+__all__ = ["DEFAULT_DIR", "FILE_MODELS", "content_digest", "load_knowledge"]
 
 FILE_MODELS: dict[str, type[BaseModel]] = {
     "sources.yaml": SourcesFile,
@@ -51,69 +46,6 @@ FILE_MODELS: dict[str, type[BaseModel]] = {
     "rules.yaml": RulesFile,
     "cards.yaml": CardsFile,
 }
-
-
-@dataclass(frozen=True)
-class KnowledgeBase:
-    """Everything the rules and card builders read, validated and indexed."""
-
-    version: str
-    systems: Systems
-    sources: Mapping[str, SourceDef]
-    triggers: TriggersFile
-    drugs: DrugsFile
-    labs: LabsFile
-    conditions: ConditionsFile
-    rules: tuple[RuleDef, ...]
-    grading_policy: GradingPolicy
-    wording: Mapping[str, str]
-    cards: CardsFile
-    index: KnowledgeIndex
-
-    def rule(self, rule_id: str) -> RuleDef:
-        """The rule with this id (KeyError if none: a programming error, not clinical data)."""
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        raise KeyError(rule_id)
-
-    @property
-    def enabled_rules(self) -> tuple[RuleDef, ...]:
-        """Rules that run, in catalogue order."""
-        return tuple(rule for rule in self.rules if rule.enabled)
-
-    def analyte(self, key: str) -> Analyte:
-        """One laboratory analyte definition."""
-        return self.labs.analytes[key]
-
-    def say(self, key: str, /, **values: str) -> str:
-        """Render a wording entry of rules.yaml with named values."""
-        return self.wording[key].format_map(values)
-
-    def prefetch_loinc(self) -> tuple[str, ...]:
-        """LOINC codes for the prefetch, generated from the knowledge (erratum 5).
-
-        Every analyte an enabled rule reads, and the pregnancy-status code when a rule reads
-        pregnancy.
-        """
-        analytes: list[str] = []
-        for rule in self.enabled_rules:
-            analytes.extend(a for a in rule.inputs.labs if a not in analytes)
-        codes = [
-            entry.code
-            for key in analytes
-            for entry in self.labs.analytes[key].loinc
-            if entry.usable
-        ]
-        status = self.conditions.pregnancy.status_loinc
-        if status.usable and any("pregnancy" in r.inputs.conditions for r in self.enabled_rules):
-            codes.append(status.code)
-        return tuple(codes)
-
-    def complaint_snomed(self) -> tuple[str, ...]:
-        """Verified SNOMED CT complaint and knee codes, for the symptom Observation query."""
-        entries = (*self.triggers.complaint.snomed, *self.triggers.knee.snomed)
-        return tuple(entry.code for entry in entries if entry.usable)
 
 
 def _read_model(path: Path, model: type[M]) -> M:

@@ -1,7 +1,7 @@
 """Schemas of the files in `knowledge/`: frozen pydantic models that forbid unknown fields.
 
-Shape only; cross-file consistency is checked in `hooks.knowledge_checks`, lookups are built
-in `hooks.knowledge_index`. No clinical content lives here.
+Shape only; cross-file consistency is checked in `hooks.knowledge.checks`, lookups are built
+in `hooks.knowledge.index`. No clinical content lives here.
 """
 
 from __future__ import annotations
@@ -412,11 +412,14 @@ class RuleInputs(Frozen):
 class RuleDef(Frozen):
     """One catalogue rule: identity, logic in words, grading, parameters and citations.
 
+    `service`: the id of the CDS service whose catalogue the rule belongs to; that service
+    declares the rule's implementation, and the registry checks the two agree.
     `population`: "adults" when the rule's evidence is adult-only; it then stays silent for
     children and unknown ages rather than applying adult evidence to them.
     """
 
     id: Key
+    service: Key
     version: SemVer
     family: Family
     title: Text

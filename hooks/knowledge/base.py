@@ -1,0 +1,92 @@
+"""The loaded knowledge as rules and card builders read it: validated files plus lookup tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hooks.knowledge.cards import CardsFile
+from hooks.knowledge.index import KnowledgeIndex
+from hooks.knowledge.schema import (
+    Analyte,
+    ConditionsFile,
+    DrugsFile,
+    GradingPolicy,
+    LabsFile,
+    RuleDef,
+    SourceDef,
+    Systems,
+    TriggersFile,
+)
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    """Everything the rules and card builders read, validated and indexed."""
+
+    version: str
+    systems: Systems
+    sources: Mapping[str, SourceDef]
+    triggers: TriggersFile
+    drugs: DrugsFile
+    labs: LabsFile
+    conditions: ConditionsFile
+    rules: tuple[RuleDef, ...]
+    grading_policy: GradingPolicy
+    wording: Mapping[str, str]
+    cards: CardsFile
+    index: KnowledgeIndex
+
+    def rule(self, rule_id: str) -> RuleDef:
+        """The rule with this id (KeyError if none: a programming error, not clinical data)."""
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+    @property
+    def enabled_rules(self) -> tuple[RuleDef, ...]:
+        """Rules that run, of every service, in catalogue order."""
+        return tuple(rule for rule in self.rules if rule.enabled)
+
+    def catalogue(self, service_id: str) -> tuple[RuleDef, ...]:
+        """One service's rules, enabled or not, in catalogue order."""
+        return tuple(rule for rule in self.rules if rule.service == service_id)
+
+    def rules_for(self, service_id: str) -> tuple[RuleDef, ...]:
+        """One service's rules that run, in catalogue order."""
+        return tuple(rule for rule in self.catalogue(service_id) if rule.enabled)
+
+    def analyte(self, key: str) -> Analyte:
+        """One laboratory analyte definition."""
+        return self.labs.analytes[key]
+
+    def say(self, key: str, /, **values: str) -> str:
+        """Render a wording entry of rules.yaml with named values."""
+        return self.wording[key].format_map(values)
+
+    def prefetch_loinc(self, service_id: str) -> tuple[str, ...]:
+        """LOINC codes for one service's prefetch, generated from the knowledge (erratum 5).
+
+        Every analyte an enabled rule of the service reads, and the pregnancy-status code when
+        one of them reads pregnancy.
+        """
+        rules = self.rules_for(service_id)
+        analytes: list[str] = []
+        for rule in rules:
+            analytes.extend(a for a in rule.inputs.labs if a not in analytes)
+        codes = [
+            entry.code
+            for key in analytes
+            for entry in self.labs.analytes[key].loinc
+            if entry.usable
+        ]
+        status = self.conditions.pregnancy.status_loinc
+        if status.usable and any("pregnancy" in r.inputs.conditions for r in rules):
+            codes.append(status.code)
+        return tuple(codes)
+
+    def complaint_snomed(self) -> tuple[str, ...]:
+        """Verified SNOMED CT complaint and knee codes, for the symptom Observation query."""
+        entries = (*self.triggers.complaint.snomed, *self.triggers.knee.snomed)
+        return tuple(entry.code for entry in entries if entry.usable)
