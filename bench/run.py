@@ -95,7 +95,7 @@ def parse_args(argv: list[str] | None) -> Options:
     options = Options(**vars(args))
     if not options.smoke:
         return options
-    return replace(options, duration=1.0, warmup=1.0, rate_duration=2.0, soak=3.0, query_repeats=2)
+    return replace(options, duration=0.5, warmup=0.25, rate_duration=1.0, soak=1.5, query_repeats=1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +35,9 @@ from hooks.knowledge.schema import (
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "knowledge"
 M = TypeVar("M", bound=BaseModel)
+_CACHE: OrderedDict[tuple[object, ...], KnowledgeBase] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 4
 # The C loader when libyaml is present: same safe subset, about ten times faster at start-up.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 __all__ = ["DEFAULT_DIR", "FILE_MODELS", "content_digest", "load_knowledge"]
@@ -102,7 +107,40 @@ def _get(files: Mapping[str, BaseModel], name: str, model: type[M]) -> M:
 
 
 def load_knowledge(directory: Path = DEFAULT_DIR) -> KnowledgeBase:
-    """Load, validate, cross-check and index every knowledge file in `directory`."""
+    """Load, validate, cross-check and index every knowledge file in `directory`.
+
+    The result is immutable, so a process keeps the last few it loaded and returns the same
+    object while no file in the directory has changed (same names, sizes and modification
+    times): an app factory called many times (tests, workers after fork) parses it once.
+    """
+    key = _signature(directory)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            _CACHE.move_to_end(key)
+            return cached
+    knowledge = _load(directory)
+    with _CACHE_LOCK:
+        _CACHE[key] = knowledge
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return knowledge
+
+
+def _signature(directory: Path) -> tuple[object, ...]:
+    """What identifies a directory's content cheaply: its path and each file's stat."""
+    try:
+        stats = sorted(
+            (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+            for entry in directory.resolve().iterdir()
+            if entry.is_file()
+        )
+    except OSError as exc:
+        raise KnowledgeError(f"{directory}: {exc}") from exc
+    return (str(directory.resolve()), *stats)
+
+
+def _load(directory: Path) -> KnowledgeBase:
     manifest = _read_model(directory / "manifest.yaml", Manifest)
     files = _read_files(directory, manifest)
     triggers = _get(files, "triggers.yaml", TriggersFile)

@@ -19,6 +19,7 @@ from hooks.patient_view.facts.conditions import CONDITION_FIELDS
 from hooks.patient_view.facts.labs import LAB_FIELDS
 from hooks.patient_view.facts.medications import REQUEST_FIELDS
 from hooks.patient_view.facts.patient import PATIENT_FIELDS
+from tests.conftest import require_or_skip
 
 SYNTHEA = Path(__file__).resolve().parents[2].parent / "shared" / "fhir" / "synthea"
 SAMPLE = "Parker_Casper_6d0c6969-6843-47e1-9921-d9bf11b1df31.json"
@@ -87,7 +88,7 @@ PROJECTIONS = [
 def test_every_projection_keeps_what_r4_requires(model: Any, fields: tuple[str, ...]) -> None:
     """A projection that dropped a required element would silently discard every resource."""
     if not (SYNTHEA / SAMPLE).exists():
-        pytest.skip("shared Synthea data not present")
+        require_or_skip("shared Synthea data not present")
     bundle = json.loads((SYNTHEA / SAMPLE).read_text())
     kind = model.get_resource_type()
     resources = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]

@@ -24,6 +24,7 @@ from tests.builders import (
     make_med_request,
     make_patient,
 )
+from tests.conftest import require_or_skip
 
 SYNTHEA = Path(__file__).resolve().parents[2] / ".." / "shared" / "fhir" / "synthea"
 SEARCH_PARAMS = {"patient", "code", "_count", "_sort"}
@@ -120,7 +121,7 @@ def test_the_assessment_names_the_complaint_and_its_site() -> None:
 
 def _synthea(name: str) -> tuple[list[dict[str, Any]], str]:
     if not SYNTHEA.is_dir():
-        pytest.skip(f"Synthea sample not found at {SYNTHEA}")
+        require_or_skip(f"Synthea sample not found at {SYNTHEA}")
     [path] = SYNTHEA.glob(f"{name}_*.json")
     bundle = json.loads(path.read_text(encoding="utf-8"))
     resources = [entry["resource"] for entry in bundle["entry"]]

@@ -175,3 +175,18 @@ def test_prefetch_codes_follow_the_enabled_rules() -> None:
 
     assert "62292-8" not in replace(kb, rules=rules).prefetch_loinc(SERVICE_ID)
     assert kb.prefetch_loinc("another-service") == ()
+
+
+def test_an_unchanged_folder_is_parsed_once_and_a_changed_one_again(tmp_path: Path) -> None:
+    target = tmp_path / "knowledge"
+    shutil.copytree(DEFAULT_DIR, target)
+    first = load_knowledge(target)
+    assert load_knowledge(target) is first
+
+    path = target / "rules.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n# reviewed\n", encoding="utf-8")
+
+    again = load_knowledge(target)
+    assert again is not first
+    assert again == first  # a comment changes no value
+    assert load_knowledge(DEFAULT_DIR) is not first  # another folder, another entry

@@ -10,6 +10,7 @@ import pytest
 
 from hooks.knowledge.schema import CodeEntry
 from tests.builders import TERMINOLOGY, knowledge
+from tests.conftest import require_or_skip
 
 # Verhoeff dihedral tables (SNOMED CT check digit).
 _D = [
@@ -175,7 +176,7 @@ def test_every_product_code_is_rxnorm_shaped_and_names_known_ingredients() -> No
 @pytest.fixture(scope="module")
 def tables() -> dict[str, set[str]]:
     if not TERMINOLOGY.is_dir():
-        pytest.skip(f"terminology tables not found at {TERMINOLOGY}")
+        require_or_skip(f"terminology tables not found at {TERMINOLOGY}")
     snomed = {
         line.split("\t")[0]
         for line in (TERMINOLOGY / "ips_free.tsv").read_text(encoding="utf-8").splitlines()
