@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import cast
 
 from hooks.knowledge.cards import CardsFile
 from hooks.knowledge.index import KnowledgeIndex
+from hooks.knowledge.params import P, RuleParams, parse_params
 from hooks.knowledge.schema import (
     Analyte,
     ConditionsFile,
@@ -36,6 +38,10 @@ class KnowledgeBase:
     wording: Mapping[str, str]
     cards: CardsFile
     index: KnowledgeIndex
+    # (rule id, model) -> (the rule parsed, its parameters); filled when the registry checks.
+    _params: dict[tuple[str, type[RuleParams]], tuple[RuleDef, RuleParams]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def rule(self, rule_id: str) -> RuleDef:
         """The rule with this id (KeyError if none: a programming error, not clinical data)."""
@@ -56,6 +62,19 @@ class KnowledgeBase:
     def rules_for(self, service_id: str) -> tuple[RuleDef, ...]:
         """One service's rules that run, in catalogue order."""
         return tuple(rule for rule in self.catalogue(service_id) if rule.enabled)
+
+    def params(self, rule: RuleDef, model: type[P]) -> P:
+        """A rule's parameters as its implementation's model, validated once per rule and model.
+
+        A KnowledgeError names the rule and the field (the registry makes that happen at
+        start-up); afterwards a rule run costs a dictionary lookup, not a validation.
+        """
+        key = (rule.id, model)
+        cached = self._params.get(key)
+        if cached is None or cached[0] is not rule:
+            cached = (rule, parse_params(rule, model))
+            self._params[key] = cached
+        return cast(P, cached[1])
 
     def analyte(self, key: str) -> Analyte:
         """One laboratory analyte definition."""

@@ -3,19 +3,22 @@
 Every source key resolves; no M/LOOKUP code is enabled for matching; every rule names existing
 templates, orders, classes, analytes and groups; every unit is convertible; every template uses
 only known placeholders. Each service's rules and their implementations are checked against
-each other by `check_catalogue`, which the registry runs for every hosted service.
+each other by `check_catalogue`, which the registry runs for every hosted service: the
+parameters fit the implementation's model, and every knowledge key they name exists, is declared
+in the rule's inputs or orders, and (for an analyte graded by a limit) has that threshold.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from pydantic import BaseModel
 
-from hooks.knowledge.schema import CodeEntry, KnowledgeError, Product
+from hooks.knowledge.params import Reference, RuleParams, references
+from hooks.knowledge.schema import CodeEntry, KnowledgeError, Product, RuleDef
 
 if TYPE_CHECKING:
     from hooks.knowledge.base import KnowledgeBase
@@ -26,16 +29,11 @@ ALL_FAMILIES = frozenset({"medications", "labs", "neurology"})
 
 
 class Implementation(Protocol):
-    """What the loader needs to know about a rule's code: its parameters and thresholds."""
+    """What the registry needs to know about a rule's code: the model of its parameters."""
 
     @property
-    def params(self) -> Mapping[str, type]:
-        """Parameter name -> expected type (int, float, str, tuple or dict)."""
-        ...
-
-    @property
-    def thresholds(self) -> tuple[tuple[str, str], ...]:
-        """(analyte, threshold name) pairs the rule reads from labs.yaml."""
+    def params(self) -> type[RuleParams]:
+        """The pydantic model of the rule's `parameters` (knowledge keys typed as such)."""
         ...
 
 
@@ -104,9 +102,13 @@ def check_units(kb: KnowledgeBase) -> None:
         if target not in known:
             _fail(f"labs.yaml: unit_aliases.{alias}: {target!r} is no analyte's unit")
     correction = kb.labs.calcium_correction
+    for field in ("total", "lab_corrected", "ionized", "albumin"):
+        key = getattr(correction, field)
+        if key not in kb.labs.analytes:
+            _fail(f"labs.yaml: calcium_correction.{field}: unknown analyte {key!r}")
     for analyte_key, unit in (
-        ("calcium_total", correction.calcium_unit),
-        ("albumin", correction.albumin_unit),
+        (correction.total, correction.calcium_unit),
+        (correction.albumin, correction.albumin_unit),
     ):
         if unit not in kb.labs.analytes[analyte_key].conversions:
             _fail(f"labs.yaml: calcium_correction: {unit!r} is not a {analyte_key} unit")
@@ -115,7 +117,13 @@ def check_units(kb: KnowledgeBase) -> None:
 def check_policies(kb: KnowledgeBase) -> None:
     """The repletion and escalation policies name existing analytes, classes and groups."""
     repletion, escalation = kb.labs.repletion, kb.labs.escalation
-    analytes = (*repletion.analytes, *repletion.supplements, *escalation.analytes)
+    analytes = (
+        *repletion.analytes,
+        *repletion.supplements,
+        repletion.unsafe_below.analyte,
+        *(key for pair in repletion.replete_first.items() for key in pair),
+        *escalation.analytes,
+    )
     classes = (
         *repletion.high_risk_classes,
         *repletion.altering_classes,
@@ -230,16 +238,36 @@ def _check_citations(kb: KnowledgeBase) -> None:
 
 
 def _check_implementation(kb: KnowledgeBase, rule_id: str, impl: Implementation) -> None:
+    """The parameters fit the model, and every knowledge key they name is real and declared."""
     rule = kb.rule(rule_id)
-    where = f"rules.yaml: rules[{rule_id}]"
-    for name, expected in impl.params.items():
-        value = rule.parameters.get(name)
-        accepted: tuple[type, ...] = (int, float) if expected is float else (expected,)
-        if value is None or isinstance(value, bool) or not isinstance(value, accepted):
-            _fail(f"{where}.parameters.{name}: required, of type {expected.__name__}")
-    for analyte, threshold in impl.thresholds:
-        if threshold not in kb.labs.analytes[analyte].thresholds:
-            _fail(f"labs.yaml: analytes.{analyte}.thresholds.{threshold}: needed by {rule_id}")
+    for reference in references(kb.params(rule, impl.params)):
+        _check_reference(kb, rule, reference)
+
+
+def _check_reference(kb: KnowledgeBase, rule: RuleDef, ref: Reference) -> None:
+    """A key exists and is among the rule's inputs (or orders), so the prefetch asks for it."""
+    where = f"rules.yaml: rules[{rule.id}].parameters.{ref.field}"
+    if ref.kind == "ingredient":
+        ingredient = kb.drugs.ingredients.get(ref.key)
+        if ingredient is None:
+            _fail(f"{where}: unknown ingredient {ref.key!r}")
+        if not set(ingredient.classes) & set(rule.inputs.drug_classes):
+            _fail(f"{where}: {ref.key!r} is in none of the rule's inputs.drug_classes")
+        return
+    lists: dict[str, tuple[Collection[str], tuple[str, ...], str]] = {
+        "analyte": (kb.labs.analytes.keys(), rule.inputs.labs, "inputs.labs"),
+        "drug_class": (kb.drugs.classes.keys(), rule.inputs.drug_classes, "inputs.drug_classes"),
+        "group": (kb.conditions.groups.keys(), rule.inputs.conditions, "inputs.conditions"),
+        "order": (kb.cards.orders.keys(), rule.orders, "orders"),
+    }
+    known, declared, listed = lists[ref.kind]
+    if ref.key not in known:
+        _fail(f"{where}: unknown {ref.kind.replace('_', ' ')} {ref.key!r}")
+    if ref.key not in declared:
+        _fail(f"{where}: {ref.key!r} is not in the rule's {listed}")
+    for name in ref.thresholds:
+        if name not in kb.labs.analytes[ref.key].thresholds:
+            _fail(f"{where}: labs.yaml analytes.{ref.key} has no {name!r} threshold")
 
 
 def check_rules(kb: KnowledgeBase) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 from hooks.findings import Family, Severity
 
@@ -268,8 +268,16 @@ class Disorder(CodeEntry):
 
 
 class CalciumCorrection(Frozen):
-    """Albumin correction of total calcium (mg/dL and g/dL)."""
+    """Which calcium result is judged, and the albumin correction of total calcium (mg/dL, g/dL).
 
+    The analytes: `total` calcium (corrected for `albumin`), a laboratory's `lab_corrected`
+    calcium (used as reported) and `ionized` calcium (preferred when measured near the total).
+    """
+
+    total: Key
+    lab_corrected: Key
+    ionized: Key
+    albumin: Key
     coefficient: float
     reference_albumin: float
     max_days_apart: int
@@ -315,13 +323,22 @@ class Interpretation(Frozen):
     sources: tuple[Key, ...]
 
 
+class AnalyteLimit(Frozen):
+    """A limit on one analyte's canonical value."""
+
+    analyte: Key
+    value: float
+
+
 class Repletion(Frozen):
     """When potassium or magnesium replacement may be advised, and when it must not be (§3).
 
     A result older than `high_risk_within_days` (in a high-risk patient) or taken before the
     latest start of a drug in `altering_classes` gives "recheck first", never "replete".
-    Replacement is never advised with an `unsafe` condition, an eGFR below `unsafe_egfr_below`,
-    a current supplement of that analyte, or both classes of an `unsafe_pairs` entry.
+    Replacement is never advised with an `unsafe` condition, a recent result below
+    `unsafe_below` (eGFR), a current supplement of that analyte, or both classes of an
+    `unsafe_pairs` entry. `replete_first`: a low value of the key will not correct while the
+    analyte it names is low, so a recent low one is named with it.
     """
 
     analytes: tuple[Key, ...]
@@ -330,9 +347,10 @@ class Repletion(Frozen):
     high_risk_conditions: tuple[Key, ...]
     altering_classes: tuple[Key, ...]
     unsafe_conditions: tuple[Key, ...]
-    unsafe_egfr_below: float
+    unsafe_below: AnalyteLimit
     supplements: dict[Key, tuple[Key, ...]]
     unsafe_pairs: tuple[tuple[Key, Key], ...]
+    replete_first: dict[Key, Key] = Field(default_factory=dict)
     sources: tuple[Key, ...]
 
 
@@ -398,8 +416,6 @@ class ConditionsFile(Versioned):
 
 # --- rules.yaml --------------------------------------------------------------------------------
 
-ParamValue = int | float | str | tuple[str, ...] | dict[str, int]
-
 
 class RuleInputs(Frozen):
     """What a rule reads; also drives the prefetch LOINC list."""
@@ -416,6 +432,8 @@ class RuleDef(Frozen):
     declares the rule's implementation, and the registry checks the two agree.
     `population`: "adults" when the rule's evidence is adult-only; it then stays silent for
     children and unknown ages rather than applying adult evidence to them.
+    `parameters`: shaped by the implementation's parameters model (`hooks.knowledge.params`),
+    which the registry validates, with every knowledge key it names, at start-up.
     """
 
     id: Key
@@ -428,7 +446,7 @@ class RuleDef(Frozen):
     severity: Severity
     grading: Text
     population: Literal["all", "adults"] = "all"
-    parameters: dict[Key, ParamValue]
+    parameters: dict[Key, JsonValue]
     templates: tuple[Key, ...] = Field(min_length=1)
     orders: tuple[Key, ...]
     sources: tuple[Key, ...] = Field(min_length=1)

@@ -108,8 +108,93 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ),
     (
         "rules.yaml",
-        lambda d: _rule(d, "A7").update(parameters={}),
+        lambda d: _rule(d, "A7")["parameters"].pop("window_days"),
         r"rules\.yaml: rules\[A7\]\.parameters\.window_days: required",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "A7")["parameters"].update(window_days="180"),
+        r"rules\[A7\]\.parameters\.window_days: Input should be a valid integer \(got '180'\)",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "A10")["parameters"].update(older_than_years=True),
+        r"rules\[A10\]\.parameters\.older_than_years: Input should be a valid integer",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "C11")["parameters"].update(new_within_days=0),
+        r"rules\[C11\]\.parameters\.new_within_days: Input should be greater than 0",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "A7")["parameters"].update(windw_days=180),
+        r"rules\[A7\]\.parameters\.windw_days: not a parameter of this rule",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "B6")["parameters"]["uln_grading"].update(analyte="ckk"),
+        r"rules\[B6\]\.parameters\.uln_grading\.analyte: unknown analyte 'ckk'",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "B6")["parameters"]["uln_grading"].update(warning_x_uln=20),
+        r"rules\[B6\]\.parameters\.uln_grading: Value error, needs 1 <= warning_x_uln <= crit",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "B7")["parameters"].update(analyte="sodium"),
+        r"rules\[B7\]\.parameters\.analyte: 'sodium' is not in the rule's inputs\.labs",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "C7")["parameters"]["checks"][1].update(analyte="albumin"),
+        r"rules\[C7\]\.parameters\.checks\.1\.analyte: 'albumin' is not in the rule's inputs",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "C3")["parameters"].update(group="gbs"),
+        r"rules\[C3\]\.parameters\.group: 'gbs' is not in the rule's inputs\.conditions",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "A13")["parameters"].update(fibrates="fibrat"),
+        r"rules\[A13\]\.parameters\.fibrates: unknown drug class 'fibrat'",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "A13")["parameters"]["limits"].update(verapamil=10),
+        r"rules\[A13\]\.parameters\.limits: unknown drug class 'verapamil'",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "A6")["parameters"].update(any_duration=["simvastatin"]),
+        r"rules\[A6\]\.parameters\.any_duration\.0: 'simvastatin' is in none of the rule's",
+    ),
+    (
+        "rules.yaml",
+        lambda d: _rule(d, "A6")["parameters"].update(weakness_order="tsh"),
+        r"rules\[A6\]\.parameters\.weakness_order: 'tsh' is not in the rule's orders",
+    ),
+    (
+        "labs.yaml",
+        lambda d: d["analytes"]["ck"]["thresholds"].pop("uln"),
+        r"rules\[A3\]\.parameters\.uln_grading\.analyte: labs\.yaml analytes\.ck has no 'uln'",
+    ),
+    (
+        "labs.yaml",
+        lambda d: d["analytes"]["vitamin_d_25oh"]["thresholds"].pop("severe_low"),
+        r"rules\[B5\]\.parameters\.analyte: labs\.yaml analytes\.vitamin_d_25oh has no 'sev",
+    ),
+    (
+        "labs.yaml",
+        lambda d: d["calcium_correction"].update(ionized="calcium_ionised"),
+        r"labs\.yaml: calcium_correction\.ionized: unknown analyte 'calcium_ionised'",
+    ),
+    (
+        "labs.yaml",
+        lambda d: d["repletion"].update(replete_first={"potassium": "magnesum"}),
+        r"labs\.yaml: repletion/escalation: unknown analyte 'magnesum'",
     ),
     (
         "rules.yaml",

@@ -13,6 +13,7 @@ import yaml
 from hooks.findings import Assessment, Finding, Severity
 from hooks.knowledge import DEFAULT_DIR, KnowledgeBase, KnowledgeError, load_knowledge
 from hooks.knowledge.checks import Implementation
+from hooks.knowledge.params import AnalyteKey, Days, RuleParams
 from hooks.patient_view.knee_spasm import SERVICE_ID, knee_spasm_review
 from hooks.registry import HookCall, Prefetch, Registry, ServiceSpec, cds_service
 from tests.builders import make_call, make_complaint, make_med_request, make_patient
@@ -20,11 +21,16 @@ from tests.builders import make_call, make_complaint, make_med_request, make_pat
 OTHER = "cramp-triage-probe"
 
 
-class _Impl:
-    """The smallest implementation the registry accepts: no parameters, no thresholds."""
+class _Params(RuleParams):
+    analyte: AnalyteKey
+    window_days: Days
+    lab_window_days: Days
 
-    params: Mapping[str, type] = {"window_days": int}
-    thresholds: tuple[tuple[str, str], ...] = ()
+
+class _Impl:
+    """The smallest implementation the registry accepts: the model of its parameters."""
+
+    params: type[RuleParams] = _Params
 
 
 def _other_service(rules: Mapping[str, Implementation]) -> ServiceSpec:

@@ -112,8 +112,9 @@ def test_repletion_windows_are_those_of_the_addendum() -> None:
 def test_ck_grading_is_one_scale_everywhere() -> None:
     kb = knowledge()
     for rule_id in ("A3", "B6"):
-        parameters = kb.rule(rule_id).parameters
-        assert (parameters["warning_x_uln"], parameters["critical_x_uln"]) == (5, 10)
+        scale = kb.rule(rule_id).parameters["uln_grading"]
+        assert isinstance(scale, dict)
+        assert (scale["analyte"], scale["warning_x_uln"], scale["critical_x_uln"]) == ("ck", 5, 10)
 
 
 def test_albumin_correction_is_0_8_per_g_dl_below_4_within_one_day() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from hooks.findings import Evidence, Finding, Prompt
 from hooks.knowledge import KnowledgeBase
@@ -19,7 +20,7 @@ from hooks.patient_view.rules.labs import LAB_RULES
 from hooks.patient_view.rules.medications import MEDICATION_RULES
 from hooks.patient_view.rules.neurology import NEUROLOGY_RULES
 
-IMPLEMENTATIONS: dict[str, RuleImpl] = {
+IMPLEMENTATIONS: dict[str, RuleImpl[Any]] = {
     **MEDICATION_RULES,
     **LAB_RULES,
     **NEUROLOGY_RULES,

@@ -2,7 +2,8 @@
 
 Ionized calcium if measured within the albumin window of (or after) the latest total; a
 laboratory-corrected calcium as is; otherwise total calcium corrected for an albumin within
-±max_days_apart, and only when that albumin is below the reference value.
+±max_days_apart, and only when that albumin is below the reference value. The analytes are those
+labs.yaml's `calcium_correction` names.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from hooks.findings import Evidence
+from hooks.knowledge.schema import CalciumCorrection
 from hooks.patient_view.facts import LabResult, Measure
 from hooks.patient_view.facts.timing import days_between, iso_day, within
 from hooks.patient_view.facts.units import format_number
 from hooks.patient_view.rules.context import RuleContext
 from hooks.patient_view.rules.evidence import lab_evidence, sentence_case
 from hooks.patient_view.rules.grading import Grade, Side, canonical, grade
-
-TOTALS = ("calcium_total", "calcium_corrected")
 
 
 class CalciumKind(StrEnum):
@@ -43,19 +43,24 @@ class CalciumReading:
 
     @property
     def analyte(self) -> str:
-        """The analyte whose thresholds apply."""
-        return "calcium_ionized" if self.kind is CalciumKind.IONIZED else self.result.analyte
+        """The analyte whose thresholds apply: the result's own (ionized, total or corrected)."""
+        return self.result.analyte
 
 
 def _stale(ctx: RuleContext, analyte: str) -> int:
     return ctx.kb.analyte(analyte).stale_after_days
 
 
+def _policy(ctx: RuleContext) -> CalciumCorrection:
+    return ctx.kb.labs.calcium_correction
+
+
 def _latest_total(ctx: RuleContext) -> LabResult | None:
     """The newest usable total (or laboratory-corrected) calcium, else the newest unusable one."""
     labs = ctx.facts.labs
+    policy = _policy(ctx)
     found = []
-    for key in TOTALS:
+    for key in (policy.total, policy.lab_corrected):
         result = labs.latest_usable(key) or labs.latest(key)
         if result is not None and within(result.when, ctx.as_of, _stale(ctx, key)):
             found.append(result)
@@ -63,8 +68,8 @@ def _latest_total(ctx: RuleContext) -> LabResult | None:
 
 
 def _corrected(ctx: RuleContext, total: LabResult, albumin: LabResult) -> CalciumReading:
-    rule = ctx.kb.labs.calcium_correction
-    ca_analyte, alb_analyte = ctx.kb.analyte("calcium_total"), ctx.kb.analyte("albumin")
+    rule = _policy(ctx)
+    ca_analyte, alb_analyte = ctx.kb.analyte(rule.total), ctx.kb.analyte(rule.albumin)
     assert total.measure is not None
     assert albumin.measure is not None
     calcium = canonical(total.measure, ca_analyte) / ca_analyte.conversions[rule.calcium_unit]
@@ -82,8 +87,9 @@ def _corrected(ctx: RuleContext, total: LabResult, albumin: LabResult) -> Calciu
 def read_calcium(ctx: RuleContext) -> CalciumReading | None:
     """The calcium value to judge now, or None without a current result."""
     labs = ctx.facts.labs
-    window = ctx.kb.labs.calcium_correction.max_days_apart
-    ionized = labs.current("calcium_ionized", ctx.as_of, _stale(ctx, "calcium_ionized"))
+    policy = _policy(ctx)
+    window = policy.max_days_apart
+    ionized = labs.current(policy.ionized, ctx.as_of, _stale(ctx, policy.ionized))
     ionized = ionized if ionized is not None and ionized.usable else None
     total = _latest_total(ctx)
     if (
@@ -100,9 +106,9 @@ def read_calcium(ctx: RuleContext) -> CalciumReading | None:
         return None
     if total.measure is None or not total.usable:
         return CalciumReading(CalciumKind.UNUSABLE, total, Measure(total.value, ""))
-    if total.analyte == "calcium_corrected":
+    if total.analyte == policy.lab_corrected:
         return CalciumReading(CalciumKind.LAB_CORRECTED, total, total.measure)
-    albumin = labs.near("albumin", total.when, window)
+    albumin = labs.near(policy.albumin, total.when, window)
     if albumin is None:
         return CalciumReading(CalciumKind.NO_ALBUMIN, total, total.measure)
     return _corrected(ctx, total, albumin)
@@ -151,9 +157,10 @@ def calcium_parts(reading: CalciumReading) -> dict[str, str]:
 
 def calcium_label(ctx: RuleContext, reading: CalciumReading) -> str:
     """What was judged, as the summary names it: calcium, albumin-corrected or ionized."""
+    policy = _policy(ctx)
     key = {
-        CalciumKind.IONIZED: "calcium_ionized",
-        CalciumKind.CORRECTED: "calcium_corrected",
-        CalciumKind.LAB_CORRECTED: "calcium_corrected",
-    }.get(reading.kind, "calcium_total")
+        CalciumKind.IONIZED: policy.ionized,
+        CalciumKind.CORRECTED: policy.lab_corrected,
+        CalciumKind.LAB_CORRECTED: policy.lab_corrected,
+    }.get(reading.kind, policy.total)
     return sentence_case(ctx.kb.analyte(key).display)

@@ -1,17 +1,20 @@
 """A rule's view of one patient: facts, its definition, the knowledge and the clock.
 
-`RuleImpl` is what the registry checks each of the service's rules.yaml entries against.
+`RuleImpl` is what the registry checks each of the service's rules.yaml entries against: a
+function and the pydantic model of its parameters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic
 
 from hooks.findings import CodeRef, Evidence, Family, Finding, FindingStatus, Severity
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge.schema import ParamValue, RuleDef
+from hooks.knowledge.params import P
+from hooks.knowledge.schema import RuleDef
 from hooks.patient_view.facts import Facts, LabResult
 from hooks.patient_view.facts.units import format_number
 
@@ -24,34 +27,6 @@ class RuleContext:
     rule: RuleDef
     kb: KnowledgeBase
     as_of: datetime
-
-    def param(self, name: str) -> ParamValue:
-        """A rule parameter (presence and type are checked when knowledge loads)."""
-        return self.rule.parameters[name]
-
-    def days(self, name: str) -> int:
-        """An integer parameter, e.g. a window in days."""
-        value = self.param(name)
-        assert isinstance(value, int)
-        return value
-
-    def number(self, name: str) -> float:
-        """A numeric parameter."""
-        value = self.param(name)
-        assert isinstance(value, int | float)
-        return float(value)
-
-    def names(self, name: str) -> tuple[str, ...]:
-        """A list-of-keys parameter."""
-        value = self.param(name)
-        assert isinstance(value, tuple)
-        return value
-
-    def windows(self, name: str) -> dict[str, int]:
-        """A key -> days parameter."""
-        value = self.param(name)
-        assert isinstance(value, dict)
-        return value
 
     def say(self, key: str, /, **values: str) -> str:
         """Wording from rules.yaml."""
@@ -164,9 +139,16 @@ class RuleContext:
 
 
 @dataclass(frozen=True, slots=True)
-class RuleImpl:
-    """A rule function and what it needs from the knowledge (checked at load)."""
+class RuleImpl(Generic[P]):
+    """A rule function and the model of its rules.yaml `parameters` (checked at start-up).
 
-    run: Callable[[RuleContext], Sequence[Finding]]
-    params: Mapping[str, type] = field(default_factory=dict)
-    thresholds: tuple[tuple[str, str], ...] = ()
+    The function receives the validated parameters: every knowledge key it reads comes from
+    its catalogue entry (parameters or inputs), where the registry's checks can see it.
+    """
+
+    function: Callable[[RuleContext, P], Sequence[Finding]]
+    params: type[P]
+
+    def run(self, ctx: RuleContext) -> Sequence[Finding]:
+        """Apply the rule to one patient with its parameters (validated once per knowledge set)."""
+        return self.function(ctx, ctx.kb.params(ctx.rule, self.params))

@@ -70,6 +70,11 @@ def judge(ctx: RuleContext, analyte: str, side: Side) -> Judged | None:
     return Judged(result, grade, side, actionable(ctx, result))
 
 
+def recheck_orders(ctx: RuleContext, analyte: str) -> tuple[str, ...]:
+    """The rule's orders that measure the analyte: what a result too old to act on asks for."""
+    return tuple(key for key in ctx.rule.orders if analyte in ctx.measures(key))
+
+
 def unusable_only(ctx: RuleContext, analyte: str) -> list[Finding]:
     """A listed-only "no conclusion" when the newest recent result cannot be used."""
     newest = ctx.facts.labs.latest(analyte)
@@ -109,14 +114,14 @@ def advice(ctx: RuleContext, judged: Judged) -> tuple[Advice, str, list[Evidence
     if severe:
         reasons.append(ctx.say("unsafe_ckd"))
         lines += [condition_evidence(record) for record in severe]
-    egfr = latest(ctx, "egfr")
+    kidney = latest(ctx, policy.unsafe_below.analyte)
     if (
-        egfr is not None
-        and egfr.canonical is not None
-        and egfr.canonical < policy.unsafe_egfr_below
+        kidney is not None
+        and kidney.canonical is not None
+        and kidney.canonical < policy.unsafe_below.value
     ):
         reasons.append(ctx.say("unsafe_egfr"))
-        lines.append(lab_evidence(ctx, egfr))
+        lines.append(lab_evidence(ctx, kidney))
     supplements = exposures(ctx, policy.supplements.get(judged.result.analyte, ()))
     if supplements:
         reasons.append(ctx.say("unsafe_supplement", drug=", ".join(drug_names(supplements))))
@@ -176,14 +181,27 @@ def escalation(ctx: RuleContext, judged: Judged) -> list[Evidence]:
     return lines
 
 
-def _also_low_magnesium(ctx: RuleContext, judged: Judged) -> list[str]:
-    """With a low K, a recent low Mg means the K will not correct until Mg is replaced [PG-MG]."""
-    if judged.result.analyte != "potassium" or judged.side is not Side.LOW:
+def _also_low(ctx: RuleContext, judged: Judged) -> list[str]:
+    """With a low K, a recent low Mg means the K will not correct until Mg is replaced [PG-MG].
+
+    Which analyte must be replaced first is labs.yaml's `repletion.replete_first`.
+    """
+    first = ctx.kb.labs.repletion.replete_first.get(judged.result.analyte)
+    if first is None or judged.side is not Side.LOW:
         return []
-    magnesium = judge(ctx, "magnesium", Side.LOW)
-    if magnesium is None or not (magnesium.actionable and magnesium.grade.abnormal):
+    other = judge(ctx, first, Side.LOW)
+    if other is None or not (other.actionable and other.grade.abnormal):
         return []
-    return [ctx.say("mg_also_low", **value_parts(magnesium.result))]
+    display = ctx.kb.analyte(first).display
+    return [
+        ctx.say(
+            "also_low",
+            label=sentence_case(display),
+            analyte=ctx.kb.analyte(judged.result.analyte).display,
+            other=display,
+            **value_parts(other.result),
+        )
+    ]
 
 
 def reason_code(ctx: RuleContext, analyte: str, side: Side) -> CodeRef | None:
@@ -217,7 +235,7 @@ def electrolyte_finding(
 
     `drugs` are the ones the rule attributes the value to (A1b); other current contributors
     are listed as possible contributors, and named in the summary when no drug is attributed.
-    `extra` is a rule's own variant for the plain case (B2 on a PPI: "B2-ppi").
+    `extra` is a rule's own template for the plain case (B2 on a PPI: "B2-ppi").
     """
     shown = shown or Shown()
     result, grade = judged.result, judged.grade
@@ -249,22 +267,22 @@ def electrolyte_finding(
     if drugs or others:
         items["drug"] = drug_names(drugs or others)
     variant, severity, lines, reason = _variant(ctx, judged, bool(items.get("drug")))
+    template = f"{base}-{variant}" if variant else base
     if extra and variant in ("", "drug"):
-        variant = extra
+        template = extra
     if reason:
         values.update(reason=reason, reason_short=ctx.say("reason_short"))
-    repeat = [key for key in ctx.rule.orders if analyte in ctx.measures(key)]
     return ctx.finding(
-        f"{base}-{variant}" if variant else base,
+        template,
         severity=severity,
         values=values,
         items=items,
         evidence=[*evidence, *lines],
         caveats=[
-            *_also_low_magnesium(ctx, judged),
+            *_also_low(ctx, judged),
             *(unusable_caveat(ctx, newer) for newer in ctx.facts.labs.newer_unusable(result)),
         ],
-        orders=None if judged.actionable else repeat,
+        orders=None if judged.actionable else recheck_orders(ctx, analyte),
         subject=(analyte, result.ref.id),
         reason=reason_code(ctx, analyte, judged.side),
     )

@@ -4,7 +4,8 @@ Order (addendum §1.3, §2): the laboratory's interpretation code, then its refe
 the default for the patient's age band (and sex). Critical: an LL/HH/AA flag, a limit that always
 applies (a guideline's severe grade, children's limits), or a panic-limit fallback when the
 laboratory sent no flag. No default applies under 1 year or at an unknown age: such a value is
-shown ungraded, never judged.
+shown ungraded, never judged. A value graded by multiples of its upper limit (CK) uses one
+scale and one implementation everywhere (`UlnScale`, erratum 10).
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Annotated, Self
 
+from pydantic import Strict, model_validator
+
+from hooks.findings import Severity
+from hooks.knowledge.params import Amount, Ref, RuleParams
 from hooks.knowledge.schema import Analyte, Threshold
 from hooks.patient_view.facts import LabResult, Measure
 from hooks.patient_view.facts.units import crosses, describe, format_number, to_canonical
@@ -265,3 +271,35 @@ def uln_multiple(
         ctx.say("uln_line", limit=limit, basis=basis),
         citation,
     )
+
+
+# An analyte graded by multiples of its upper limit must define a "uln" default (labs.yaml).
+UlnAnalyte = Annotated[str, Strict(), Ref("analyte", ("uln",))]
+
+
+class UlnScale(RuleParams):
+    """Grading by multiples of the upper limit: above 1x info, then warning, then critical.
+
+    Shared by every rule that grades this way (A3, B6), so they cannot drift apart.
+    """
+
+    analyte: UlnAnalyte
+    warning_x_uln: Amount
+    critical_x_uln: Amount
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not 1 <= self.warning_x_uln <= self.critical_x_uln:
+            raise ValueError("needs 1 <= warning_x_uln <= critical_x_uln")
+        return self
+
+
+def uln_severity(scale: UlnScale, times: float) -> Severity | None:
+    """None at or below the upper limit; above it info, warning or critical by the scale."""
+    if times <= 1:
+        return None
+    if times > scale.critical_x_uln:
+        return Severity.CRITICAL
+    if times > scale.warning_x_uln:
+        return Severity.WARNING
+    return Severity.INFO

@@ -9,8 +9,21 @@ recency, replacement safety and escalation are shared with A1b (`rules/electroly
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Annotated, Any
+
+from pydantic import Strict
 
 from hooks.findings import Finding, FindingStatus, Severity
+from hooks.knowledge.params import (
+    Amount,
+    AnalyteKey,
+    Days,
+    DrugClassKey,
+    GroupKey,
+    NoParams,
+    Ref,
+    RuleParams,
+)
 from hooks.patient_view.facts import LabResult
 from hooks.patient_view.facts.units import format_number
 from hooks.patient_view.rules.calcium import (
@@ -31,6 +44,7 @@ from hooks.patient_view.rules.electrolytes import (
     judge,
     latest,
     reason_code,
+    recheck_orders,
     unusable_only,
 )
 from hooks.patient_view.rules.evidence import (
@@ -50,11 +64,78 @@ from hooks.patient_view.rules.exposure import (
 )
 from hooks.patient_view.rules.grading import (
     Side,
+    UlnAnalyte,
+    UlnScale,
     Verdict,
     crosses_any,
     grade_result,
     uln_multiple,
+    uln_severity,
 )
+
+
+class AnalyteParams(RuleParams):
+    """A rule about one analyte's latest result."""
+
+    analyte: AnalyteKey
+
+
+class B0Params(RuleParams):
+    """B0: how recent an electrolyte must be."""
+
+    window_days: Days
+
+
+class B2Params(AnalyteParams):
+    """B2: the drug classes that make a low magnesium a PPI card (B2-ppi)."""
+
+    ppi_classes: tuple[DrugClassKey, ...]
+
+
+class CalciumParams(RuleParams):
+    """B3, B3h: the condition that makes the albumin correction unreliable (CKD)."""
+
+    correction_unreliable: GroupKey
+
+
+# B5 grades a low vitamin D as severe below the analyte's `severe_low` limit.
+SevereLowAnalyte = Annotated[str, Strict(), Ref("analyte", ("severe_low",))]
+
+
+class B5Params(RuleParams):
+    """B5: vitamin D, and the classes that mean treatment is already current."""
+
+    analyte: SevereLowAnalyte
+    treatment_classes: tuple[DrugClassKey, ...]
+
+
+class B6Params(RuleParams):
+    """B6: CK graded by multiples of its upper limit (one scale with A3)."""
+
+    uln_grading: UlnScale
+
+
+class B7Params(AnalyteParams):
+    """B7: TSH, and a CK above its upper limit within ck_lookback_days (warning)."""
+
+    ck: UlnAnalyte
+    ck_lookback_days: Days
+
+
+class B8Params(AnalyteParams):
+    """B8: eGFR, and the diagnosis group that also means CKD."""
+
+    group: GroupKey
+
+
+class B9Params(AnalyteParams):
+    """B9: creatinine and the KDIGO 2012 criteria (mg/dL, hours, ratios)."""
+
+    rise_mg_dl: Amount
+    rise_hours: Amount
+    ratio: Amount
+    critical_ratio: Amount
+    critical_mg_dl: Amount
 
 
 def _electrolyte(
@@ -71,48 +152,48 @@ def _electrolyte(
     return [finding] if finding is not None else []
 
 
-def no_recent_electrolytes(ctx: RuleContext) -> list[Finding]:
+def no_recent_electrolytes(ctx: RuleContext, p: B0Params) -> list[Finding]:
     """B0: no usable K, Mg or Ca in window_days and no drug trigger (disabled: AFP 2012)."""
     if exposures(ctx, ctx.rule.inputs.drug_classes) or not ctx.facts.labs.complete:
         return []
-    window = ctx.days("window_days")
+    window = p.window_days
     if any(usable_within(ctx, analyte, window) for analyte in ctx.rule.inputs.labs):
         return []
     return [ctx.finding("B0")]
 
 
-def low_potassium(ctx: RuleContext) -> list[Finding]:
+def low_potassium(ctx: RuleContext, p: AnalyteParams) -> list[Finding]:
     """B1: low potassium; critical below the critical limits or with an escalating context."""
-    return _electrolyte(ctx, "potassium", Side.LOW)
+    return _electrolyte(ctx, p.analyte, Side.LOW)
 
 
-def high_potassium(ctx: RuleContext) -> list[Finding]:
+def high_potassium(ctx: RuleContext, p: AnalyteParams) -> list[Finding]:
     """B1h: high potassium (adults >= 5.5, critical >= 6.0 mmol/L, UKKA); names likely drugs."""
-    return _electrolyte(ctx, "potassium", Side.HIGH)
+    return _electrolyte(ctx, p.analyte, Side.HIGH)
 
 
-def low_magnesium(ctx: RuleContext) -> list[Finding]:
+def low_magnesium(ctx: RuleContext, p: B2Params) -> list[Finding]:
     """B2: low magnesium; on a PPI the card says to consider stopping or switching it."""
-    ppi = exposures(ctx, ctx.names("ppi_classes"))
-    return _electrolyte(ctx, "magnesium", Side.LOW, "ppi" if ppi else None)
+    ppi = exposures(ctx, p.ppi_classes)
+    return _electrolyte(ctx, p.analyte, Side.LOW, "B2-ppi" if ppi else None)
 
 
-def high_magnesium(ctx: RuleContext) -> list[Finding]:
+def high_magnesium(ctx: RuleContext, p: AnalyteParams) -> list[Finding]:
     """B2h: high magnesium (adults > 1.10 mmol/L; critical > 2.02 without a laboratory flag)."""
-    return _electrolyte(ctx, "magnesium", Side.HIGH)
+    return _electrolyte(ctx, p.analyte, Side.HIGH)
 
 
-def low_sodium(ctx: RuleContext) -> list[Finding]:
+def low_sodium(ctx: RuleContext, p: AnalyteParams) -> list[Finding]:
     """B4: low sodium; the summary names a thiazide only when one is current."""
-    return _electrolyte(ctx, "sodium", Side.LOW)
+    return _electrolyte(ctx, p.analyte, Side.LOW)
 
 
-def high_sodium(ctx: RuleContext) -> list[Finding]:
+def high_sodium(ctx: RuleContext, p: AnalyteParams) -> list[Finding]:
     """B4h: high sodium (adults > 145; critical > 158 mmol/L without a laboratory flag)."""
-    return _electrolyte(ctx, "sodium", Side.HIGH)
+    return _electrolyte(ctx, p.analyte, Side.HIGH)
 
 
-def _calcium(ctx: RuleContext, side: Side) -> list[Finding]:
+def _calcium(ctx: RuleContext, p: CalciumParams, side: Side) -> list[Finding]:
     reading = read_calcium(ctx)
     if reading is None:
         return []
@@ -123,7 +204,8 @@ def _calcium(ctx: RuleContext, side: Side) -> list[Finding]:
     grade_ = grade_calcium(ctx, reading, side)
     judged = Judged(reading.result, grade_, side, actionable(ctx, reading.result), reading.value)
     caveats = []
-    if reading.kind is CalciumKind.CORRECTED and ctx.facts.conditions.active_in("ckd"):
+    unreliable = ctx.facts.conditions.active_in(p.correction_unreliable)
+    if reading.kind is CalciumKind.CORRECTED and unreliable:
         caveats.append(ctx.say("ca_ckd"))
     shown = Shown(
         label=calcium_label(ctx, reading),
@@ -140,17 +222,17 @@ def _with_caveats(finding: Finding, caveats: list[str]) -> Finding:
     return replace(finding, caveats=(*finding.caveats, *caveats)) if caveats else finding
 
 
-def low_calcium(ctx: RuleContext) -> list[Finding]:
+def low_calcium(ctx: RuleContext, p: CalciumParams) -> list[Finding]:
     """B3: low ionized, laboratory-corrected or albumin-corrected calcium."""
-    return _calcium(ctx, Side.LOW)
+    return _calcium(ctx, p, Side.LOW)
 
 
-def high_calcium(ctx: RuleContext) -> list[Finding]:
+def high_calcium(ctx: RuleContext, p: CalciumParams) -> list[Finding]:
     """B3h: high calcium (adults > 10.4 mg/dL; critical > 12.9 or >= 14 mg/dL); names drugs."""
-    return _calcium(ctx, Side.HIGH)
+    return _calcium(ctx, p, Side.HIGH)
 
 
-def low_calcium_without_albumin(ctx: RuleContext) -> list[Finding]:
+def low_calcium_without_albumin(ctx: RuleContext, _: NoParams) -> list[Finding]:
     """B3b: low total calcium with neither albumin nor ionized calcium within the window."""
     reading = read_calcium(ctx)
     if reading is None or reading.kind is not CalciumKind.NO_ALBUMIN:
@@ -179,18 +261,18 @@ def _critical_total(ctx: RuleContext, judged: Judged, reading: CalciumReading) -
     return [finding] if finding is not None else []
 
 
-def low_vitamin_d(ctx: RuleContext) -> list[Finding]:
+def low_vitamin_d(ctx: RuleContext, p: B5Params) -> list[Finding]:
     """B5: low 25-OH vitamin D.
 
     No repletion advice while treatment is current (or started after the result), and none on
     a result older than its act window.
     """
-    judged = judge(ctx, "vitamin_d_25oh", Side.LOW)
+    judged = judge(ctx, p.analyte, Side.LOW)
     if judged is None:
-        return unusable_only(ctx, "vitamin_d_25oh")
+        return unusable_only(ctx, p.analyte)
     if judged.grade.verdict is Verdict.NORMAL:
         return []
-    treatment = exposures(ctx, ctx.names("treatment_classes"))
+    treatment = exposures(ctx, p.treatment_classes)
     result = judged.result
     if treatment and judged.grade.verdict is Verdict.ABNORMAL:
         started_after = [
@@ -210,11 +292,11 @@ def low_vitamin_d(ctx: RuleContext) -> list[Finding]:
                     *(drug_evidence(ctx, e) for e in treatment),
                 ],
                 orders=(),
-                subject=("vitamin_d_25oh", result.ref.id),
+                subject=(p.analyte, result.ref.id),
             )
         ]
     severe = result.measure is not None and crosses_any(
-        ctx, "vitamin_d_25oh", "severe_low", result.measure
+        ctx, p.analyte, "severe_low", result.measure
     )
     base = electrolyte_finding(ctx, judged, "B5")
     if base is None or not judged.actionable or base.status is FindingStatus.UNGRADED:
@@ -222,33 +304,27 @@ def low_vitamin_d(ctx: RuleContext) -> list[Finding]:
     return [replace(base, severity=Severity.WARNING if severe else Severity.INFO)]
 
 
-def _ck_severity(ctx: RuleContext, times: float) -> Severity:
-    if times > ctx.number("critical_x_uln"):
-        return Severity.CRITICAL
-    if times > ctx.number("warning_x_uln"):
-        return Severity.WARNING
-    return Severity.INFO
-
-
-def raised_ck(ctx: RuleContext) -> list[Finding]:
+def raised_ck(ctx: RuleContext, p: B6Params) -> list[Finding]:
     """B6: CK above the upper limit: info > 1x, warning > 5x, critical > 10x (erratum 10).
 
     Above the critical multiple: assess for rhabdomyolysis today (creatinine, potassium,
     urinalysis, repeat CK); an older result only asks for a recheck.
     """
-    result = latest(ctx, "ck")
+    scale = p.uln_grading
+    result = latest(ctx, scale.analyte)
     if result is None:
-        return unusable_only(ctx, "ck")
+        return unusable_only(ctx, scale.analyte)
     measure = result.measure
     if measure is None:
         return [no_conclusion(ctx, result)]
-    multiple = uln_multiple(ctx, "ck", measure, result.high)
+    multiple = uln_multiple(ctx, scale.analyte, measure, result.high)
     if multiple is None:
         return _ck_ungraded(ctx, result)
-    if multiple.times <= 1:
+    graded = uln_severity(scale, multiple.times)
+    if graded is None:
         return []
     fresh = actionable(ctx, result)
-    severity = _ck_severity(ctx, multiple.times) if fresh else Severity.INFO
+    severity = graded if fresh else Severity.INFO
     template = "B6" if fresh else "B6-stale"
     if severity is Severity.CRITICAL:
         template = "B6-critical"
@@ -262,9 +338,11 @@ def raised_ck(ctx: RuleContext) -> list[Finding]:
                 "age": age_words(ctx, result.when),
             },
             evidence=[lab_evidence(ctx, result, multiple.limit, multiple.citation)],
-            orders=None if fresh else ("ck",),
-            subject=("ck", result.ref.id),
-            reason=reason_code(ctx, "ck", Side.HIGH) if severity is Severity.CRITICAL else None,
+            orders=None if fresh else recheck_orders(ctx, result.analyte),
+            subject=(result.analyte, result.ref.id),
+            reason=reason_code(ctx, result.analyte, Side.HIGH)
+            if severity is Severity.CRITICAL
+            else None,
         )
     ]
 
@@ -273,7 +351,8 @@ def _ck_ungraded(ctx: RuleContext, result: LabResult) -> list[Finding]:
     """No laboratory range and no default for the patient's age: shown only if above adults'."""
     measure = result.measure
     assert measure is not None
-    adult = ctx.kb.analyte("ck").thresholds.get("uln", ())
+    analyte = ctx.kb.analyte(result.analyte)
+    adult = analyte.thresholds.get("uln", ())
     limit = next((t for t in adult if t.usable and t.sex is None), None)
     if limit is None or measure.value <= limit.values.get(measure.unit, float("inf")):
         return []
@@ -288,28 +367,28 @@ def _ck_ungraded(ctx: RuleContext, result: LabResult) -> list[Finding]:
             severity=Severity.INFO,
             status=FindingStatus.UNGRADED,
             values={**value_parts(result), "age": age_words(ctx, result.when)},
-            items={"analyte": (sentence_case(ctx.kb.analyte("ck").display),)},
+            items={"analyte": (sentence_case(analyte.display),)},
             evidence=[lab_evidence(ctx, result, line)],
             orders=(),
-            subject=("ck", result.ref.id),
+            subject=(result.analyte, result.ref.id),
         )
     ]
 
 
-def ck_raised(ctx: RuleContext, days: int) -> LabResult | None:
-    """A usable CK within `days` above its upper limit (for B7 and the statin rules)."""
-    ck = usable_within(ctx, "ck", days)
-    if ck is None or ck.measure is None:
+def above_uln(ctx: RuleContext, analyte: str, days: int) -> LabResult | None:
+    """A usable result within `days` above its upper limit (B7's raised CK)."""
+    found = usable_within(ctx, analyte, days)
+    if found is None or found.measure is None:
         return None
-    multiple = uln_multiple(ctx, "ck", ck.measure, ck.high)
-    return ck if multiple is not None and multiple.times > 1 else None
+    multiple = uln_multiple(ctx, analyte, found.measure, found.high)
+    return found if multiple is not None and multiple.times > 1 else None
 
 
-def abnormal_tsh(ctx: RuleContext) -> list[Finding]:
+def abnormal_tsh(ctx: RuleContext, p: B7Params) -> list[Finding]:
     """B7: TSH above or below the laboratory range (or its flags); warning with a raised CK."""
-    result = latest(ctx, "tsh")
+    result = latest(ctx, p.analyte)
     if result is None:
-        return unusable_only(ctx, "tsh")
+        return unusable_only(ctx, p.analyte)
     high, low = grade_result(ctx, result, Side.HIGH), grade_result(ctx, result, Side.LOW)
     if high is None or low is None:
         return [no_conclusion(ctx, result)]
@@ -321,7 +400,7 @@ def abnormal_tsh(ctx: RuleContext) -> list[Finding]:
         judged = Judged(result, odd, Side.HIGH, actionable(ctx, result))
         finding = electrolyte_finding(ctx, judged, "B7")
         return [finding] if finding is not None else []
-    ck = ck_raised(ctx, ctx.days("ck_lookback_days"))
+    ck = above_uln(ctx, p.ck, p.ck_lookback_days)
     evidence = [lab_evidence(ctx, result, crossed.limit, crossed.citation)]
     if ck is not None:
         evidence.append(lab_evidence(ctx, ck))
@@ -333,100 +412,91 @@ def abnormal_tsh(ctx: RuleContext) -> list[Finding]:
             severity=severity,
             values={**value_parts(result), "age": age_words(ctx, result.when)},
             evidence=evidence,
-            subject=("tsh", result.ref.id),
+            subject=(p.analyte, result.ref.id),
         )
     ]
 
 
-def chronic_kidney_disease(ctx: RuleContext) -> list[Finding]:
+def chronic_kidney_disease(ctx: RuleContext, p: B8Params) -> list[Finding]:
     """B8: eGFR below the laboratory range (adults: < 60) or an active CKD diagnosis."""
-    result = latest(ctx, "egfr")
+    result = latest(ctx, p.analyte)
     if result is not None:
-        judged = judge(ctx, "egfr", Side.LOW)
+        judged = judge(ctx, p.analyte, Side.LOW)
         if judged is not None and judged.grade.verdict is not Verdict.NORMAL:
             finding = electrolyte_finding(ctx, judged, "B8")
             if finding is not None:
                 return [finding]
-    records = ctx.facts.conditions.active_in("ckd")
-    unusable = unusable_only(ctx, "egfr")
+    records = ctx.facts.conditions.active_in(p.group)
+    unusable = unusable_only(ctx, p.analyte)
     if not records:
         return unusable
     first = records[0]
     return [
         ctx.finding(
             "B8-dx",
-            values={"dx": first.label, "dx_short": ctx.kb.conditions.groups["ckd"].display},
+            values={"dx": first.label, "dx_short": ctx.kb.conditions.groups[p.group].display},
             evidence=[condition_evidence(record) for record in records],
             caveats=[c for f in unusable for c in f.caveats],
         )
     ]
 
 
-def acute_kidney_injury(ctx: RuleContext) -> list[Finding]:
+def acute_kidney_injury(ctx: RuleContext, p: B9Params) -> list[Finding]:
     """B9: creatinine rise meeting KDIGO 2012 AKI criteria, on a recent result.
 
     A rise of >= rise_mg_dl within rise_hours, or >= ratio x the lowest result of the prior
     baseline_days. Stage 2-3 (>= 2x, or >= 4.0 mg/dL) is critical, stage 1 a warning.
     """
-    series = [(r, r.canonical) for r in ctx.facts.labs.usable_series("creatinine")]
+    series = [(r, r.canonical) for r in ctx.facts.labs.usable_series(p.analyte)]
     if not series or not actionable(ctx, series[0][0]):
         return []
     newest, level = series[0]
     earlier = [(r, v) for r, v in series[1:] if v is not None and v > 0 and r.when < newest.when]
     if level is None or not earlier:
         return []
-    hours = ctx.number("rise_hours") * 3600
+    hours = p.rise_hours * 3600
     rises = [
         (r, v)
         for r, v in earlier
-        if (newest.when - r.when).total_seconds() <= hours and level - v >= ctx.number("rise_mg_dl")
+        if (newest.when - r.when).total_seconds() <= hours and level - v >= p.rise_mg_dl
     ]
     baseline, lowest = min(earlier, key=lambda item: item[1] or 0.0)
     assert lowest is not None
     ratio = level / lowest
-    if ratio >= ctx.number("ratio"):
+    if ratio >= p.ratio:
         reference, reference_level = baseline, lowest
     elif rises:
         reference, reference_level = rises[0]
         assert reference_level is not None
     else:
         return []
-    stage_two = ratio >= ctx.number("critical_ratio") or level >= ctx.number("critical_mg_dl")
+    stage_two = ratio >= p.critical_ratio or level >= p.critical_mg_dl
     return [
         ctx.finding(
             "B9-critical" if stage_two else "B9",
             severity=Severity.CRITICAL if stage_two else ctx.rule.severity,
             values={**value_parts(newest), "n": format_number(round(level / reference_level, 1))},
             evidence=[lab_evidence(ctx, newest), lab_evidence(ctx, reference)],
-            subject=("creatinine", newest.ref.id),
-            reason=reason_code(ctx, "creatinine", Side.HIGH),
+            subject=(p.analyte, newest.ref.id),
+            reason=reason_code(ctx, p.analyte, Side.HIGH),
         )
     ]
 
 
-LAB_RULES: dict[str, RuleImpl] = {
-    "B0": RuleImpl(no_recent_electrolytes, {"window_days": int}),
-    "B1": RuleImpl(low_potassium),
-    "B1h": RuleImpl(high_potassium),
-    "B2": RuleImpl(low_magnesium, {"ppi_classes": tuple}),
-    "B2h": RuleImpl(high_magnesium),
-    "B3": RuleImpl(low_calcium),
-    "B3h": RuleImpl(high_calcium),
-    "B3b": RuleImpl(low_calcium_without_albumin),
-    "B4": RuleImpl(low_sodium),
-    "B4h": RuleImpl(high_sodium),
-    "B5": RuleImpl(low_vitamin_d, {"treatment_classes": tuple}),
-    "B6": RuleImpl(raised_ck, {"warning_x_uln": float, "critical_x_uln": float}, (("ck", "uln"),)),
-    "B7": RuleImpl(abnormal_tsh, {"ck_lookback_days": int}),
-    "B8": RuleImpl(chronic_kidney_disease),
-    "B9": RuleImpl(
-        acute_kidney_injury,
-        {
-            "rise_mg_dl": float,
-            "rise_hours": float,
-            "ratio": float,
-            "critical_ratio": float,
-            "critical_mg_dl": float,
-        },
-    ),
+LAB_RULES: dict[str, RuleImpl[Any]] = {
+    "B0": RuleImpl(no_recent_electrolytes, B0Params),
+    "B1": RuleImpl(low_potassium, AnalyteParams),
+    "B1h": RuleImpl(high_potassium, AnalyteParams),
+    "B2": RuleImpl(low_magnesium, B2Params),
+    "B2h": RuleImpl(high_magnesium, AnalyteParams),
+    "B3": RuleImpl(low_calcium, CalciumParams),
+    "B3h": RuleImpl(high_calcium, CalciumParams),
+    "B3b": RuleImpl(low_calcium_without_albumin, NoParams),
+    "B4": RuleImpl(low_sodium, AnalyteParams),
+    "B4h": RuleImpl(high_sodium, AnalyteParams),
+    "B5": RuleImpl(low_vitamin_d, B5Params),
+    "B6": RuleImpl(raised_ck, B6Params),
+    "B7": RuleImpl(abnormal_tsh, B7Params),
+    "B8": RuleImpl(chronic_kidney_disease, B8Params),
+    "B9": RuleImpl(acute_kidney_injury, B9Params),
 }

@@ -10,8 +10,10 @@ critical; a diagnosis recorded long ago is not re-alerted as an emergency.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from hooks.findings import CodeRef, Evidence, Finding, Severity
+from hooks.knowledge.params import AnalyteKey, Days, GroupKey, RuleParams, Whole
 from hooks.patient_view.facts import ConditionRecord
 from hooks.patient_view.facts.codes import Code
 from hooks.patient_view.facts.conditions import groups_of
@@ -21,6 +23,80 @@ from hooks.patient_view.rules.evidence import condition_evidence, incomplete, us
 from hooks.patient_view.rules.exposure import drug_evidence, drug_names, exposures
 
 LEFT, RIGHT = "7771000", "24028007"  # SNOMED laterality qualifiers (reference [SCT-CONF])
+
+
+class DiagnosisParams(RuleParams):
+    """A rule about the active diagnoses of one condition group."""
+
+    group: GroupKey
+
+
+class NewDiagnosisParams(DiagnosisParams):
+    """Only diagnoses recorded within new_within_days (or undated) count."""
+
+    new_within_days: Days
+
+
+class MndAwareParams(RuleParams):
+    """Fasciculation and weakness mean little in a known motor neuron disease (C3)."""
+
+    fasciculation: GroupKey
+    known_mnd: GroupKey
+
+
+class C1Params(MndAwareParams):
+    """C1: focal weakness or atrophy groups (critical), and generalised weakness (warning)."""
+
+    focal: tuple[GroupKey, ...]
+    general: GroupKey
+
+
+class C2Params(MndAwareParams):
+    """C2: weakness that is new or progressive; silent after a recent GBS (C11)."""
+
+    weakness: GroupKey
+    recent_gbs: GroupKey
+    new_within_days: Days
+    progressive_min_records: Whole
+    progressive_min_span_days: Days
+    gbs_days: Days
+
+
+class LabCheck(RuleParams):
+    """A diagnosis and the test it needs.
+
+    `analyte` is ordered and named when neither it nor a result in `also` is on file.
+    """
+
+    group: GroupKey
+    analyte: AnalyteKey
+    also: tuple[AnalyteKey, ...] = ()
+
+
+class C7Params(RuleParams):
+    """C7: the diagnoses and the tests each needs within lab_window_days."""
+
+    lab_window_days: Days
+    checks: tuple[LabCheck, ...]
+
+
+class C8Params(DiagnosisParams):
+    """C8: neuropathy, except records also in the `excluded` group (GBS is C11's)."""
+
+    excluded: GroupKey
+
+
+class C12Params(RuleParams):
+    """C12: leg swelling (one leg, unspecified, both legs), DVT now and past, risk groups."""
+
+    one_leg: GroupKey
+    swelling: GroupKey
+    both_legs: GroupKey
+    dvt: GroupKey
+    past_dvt: GroupKey
+    risk_groups: tuple[GroupKey, ...]
+    new_within_days: Days
+    recent_dvt_days: Days
 
 
 def _values(ctx: RuleContext, record: ConditionRecord, group: str) -> dict[str, str]:
@@ -65,31 +141,31 @@ def _reason(ctx: RuleContext, record: ConditionRecord) -> CodeRef | None:
     return CodeRef(code.system, code.code, code.display or record.label) if code else None
 
 
-def _fasciculation(ctx: RuleContext) -> list[Evidence]:
-    lines = [condition_evidence(r) for r in ctx.facts.conditions.active_in("fasciculation")]
+def _fasciculation(ctx: RuleContext, p: MndAwareParams) -> list[Evidence]:
+    lines = [condition_evidence(r) for r in ctx.facts.conditions.active_in(p.fasciculation)]
     seen = {line.ref for line in lines}
     for signal in ctx.facts.complaint.evidence:
-        if "fasciculation" in groups_of(signal.codes, ctx.kb) and signal.ref not in seen:
+        if p.fasciculation in groups_of(signal.codes, ctx.kb) and signal.ref not in seen:
             lines.append(Evidence(label=signal.label, ref=signal.ref, when=signal.when))
     return lines
 
 
-def _known_mnd(ctx: RuleContext) -> bool:
-    return bool(ctx.facts.conditions.active_in("mnd"))
+def _known_mnd(ctx: RuleContext, p: MndAwareParams) -> bool:
+    return bool(ctx.facts.conditions.active_in(p.known_mnd))
 
 
-def fasciculation_with_weakness(ctx: RuleContext) -> list[Finding]:
+def fasciculation_with_weakness(ctx: RuleContext, p: C1Params) -> list[Finding]:
     """C1: fasciculation with focal weakness or atrophy (critical).
 
     With generalised weakness only: a warning and an urgent referral. Never with a known motor
     neuron disease.
     """
-    fasciculation = _fasciculation(ctx)
-    if not fasciculation or _known_mnd(ctx):
+    fasciculation = _fasciculation(ctx, p)
+    if not fasciculation or _known_mnd(ctx, p):
         return []
     conditions = ctx.facts.conditions
-    focal = conditions.active_in("weakness_focal", "atrophy")
-    general = [r for r in conditions.active_in("weakness") if r not in focal]
+    focal = conditions.active_in(*p.focal)
+    general = [r for r in conditions.active_in(p.general) if r not in focal]
     if focal:
         return [
             ctx.finding(
@@ -112,62 +188,65 @@ def fasciculation_with_weakness(ctx: RuleContext) -> list[Finding]:
     return []
 
 
-def _progressive(ctx: RuleContext, history: tuple[ConditionRecord, ...]) -> bool:
+def _progressive(p: C2Params, history: tuple[ConditionRecord, ...]) -> bool:
     dates = sorted(r.recorded for r in history if r.recorded is not None)
-    return len(dates) >= ctx.days("progressive_min_records") and days_between(
-        dates[0], dates[-1]
-    ) > ctx.days("progressive_min_span_days")
+    return (
+        len(dates) >= p.progressive_min_records
+        and days_between(dates[0], dates[-1]) > p.progressive_min_span_days
+    )
 
 
-def progressive_weakness(ctx: RuleContext) -> list[Finding]:
+def progressive_weakness(ctx: RuleContext, p: C2Params) -> list[Finding]:
     """C2: weakness that is new (within new_within_days) or recorded repeatedly over time.
 
     Silent with a known motor neuron disease, and with a fasciculation (C1 names both).
     """
-    active = ctx.facts.conditions.active_in("weakness")
-    if not active or _known_mnd(ctx) or _fasciculation(ctx) or _new(ctx, "gbs", "gbs_days"):
+    active = ctx.facts.conditions.active_in(p.weakness)
+    if (
+        not active
+        or _known_mnd(ctx, p)
+        or _fasciculation(ctx, p)
+        or _new(ctx, p.recent_gbs, p.gbs_days)
+    ):
         return []  # C3, C1 or C11 already name what the weakness means
-    new = [r for r in active if within(r.recorded, ctx.as_of, ctx.days("new_within_days"))]
-    history = ctx.facts.conditions.history_in("weakness")
-    if not new and not _progressive(ctx, history):
+    new = [r for r in active if within(r.recorded, ctx.as_of, p.new_within_days)]
+    history = ctx.facts.conditions.history_in(p.weakness)
+    if not new and not _progressive(p, history):
         return []
     return [ctx.finding("C2", evidence=[condition_evidence(r) for r in history])]
 
 
-def known_motor_neuron_disease(ctx: RuleContext) -> list[Finding]:
+def known_motor_neuron_disease(ctx: RuleContext, p: DiagnosisParams) -> list[Finding]:
     """C3: known ALS or motor neuron disease."""
-    return _diagnosis(ctx, "mnd")
+    return _diagnosis(ctx, p.group)
 
 
-def spasticity_condition(ctx: RuleContext) -> list[Finding]:
+def spasticity_condition(ctx: RuleContext, p: DiagnosisParams) -> list[Finding]:
     """C4: spastic neurological condition; already on an antispasticity drug, review it."""
-    records = ctx.facts.conditions.active_in("spasticity")
+    records = ctx.facts.conditions.active_in(p.group)
     if not records:
         return []
     treated = exposures(ctx, ctx.rule.inputs.drug_classes)
     evidence = [condition_evidence(r) for r in records]
     if not treated:
-        return [ctx.finding("C4", values=_values(ctx, records[0], "spasticity"), evidence=evidence)]
+        return [ctx.finding("C4", values=_values(ctx, records[0], p.group), evidence=evidence)]
     return [
         ctx.finding(
             "C4-treated",
-            values=_values(ctx, records[0], "spasticity"),
+            values=_values(ctx, records[0], p.group),
             items={"drug": drug_names(treated)},
             evidence=[*evidence, *(drug_evidence(ctx, e) for e in treated)],
         )
     ]
 
 
-def spinal_stenosis(ctx: RuleContext) -> list[Finding]:
+def spinal_stenosis(ctx: RuleContext, p: DiagnosisParams) -> list[Finding]:
     """C5: spinal stenosis, radiculopathy or sciatica."""
-    return _diagnosis(ctx, "spine")
+    return _diagnosis(ctx, p.group)
 
 
-def _new(
-    ctx: RuleContext, group: str, window_param: str = "new_within_days"
-) -> list[ConditionRecord]:
-    """Active records of a group recorded within the window parameter, or undated."""
-    window = ctx.days(window_param)
+def _new(ctx: RuleContext, group: str, window: int) -> list[ConditionRecord]:
+    """Active records of a group recorded within `window` days, or undated."""
     return [
         r
         for r in ctx.facts.conditions.active_in(group)
@@ -175,9 +254,9 @@ def _new(
     ]
 
 
-def cauda_equina(ctx: RuleContext) -> list[Finding]:
+def cauda_equina(ctx: RuleContext, p: NewDiagnosisParams) -> list[Finding]:
     """C6: a new (or undated) cauda equina diagnosis; an established one is not re-alerted."""
-    records = _new(ctx, "cauda_equina")
+    records = _new(ctx, p.group, p.new_within_days)
     if not records:
         return []
     return [
@@ -189,20 +268,18 @@ def cauda_equina(ctx: RuleContext) -> list[Finding]:
     ]
 
 
-def endocrine_without_labs(ctx: RuleContext) -> list[Finding]:
+def endocrine_without_labs(ctx: RuleContext, p: C7Params) -> list[Finding]:
     """C7: thyroid disorder without a TSH, or hypoparathyroidism without a calcium, in window.
 
     Orders only the missing test (no PTH for a thyroid disorder).
     """
-    window = ctx.days("lab_window_days")
+    window = p.lab_window_days
     missing: list[tuple[str, str, ConditionRecord]] = []
-    thyroid = ctx.facts.conditions.active_in("thyroid")
-    if thyroid and usable_within(ctx, "tsh", window) is None:
-        missing.append(("tsh", "thyroid", thyroid[0]))
-    parathyroid = ctx.facts.conditions.active_in("parathyroid")
-    calcium = ("calcium_total", "calcium_corrected", "calcium_ionized")
-    if parathyroid and not any(usable_within(ctx, a, window) for a in calcium):
-        missing.append(("calcium_total", "parathyroid", parathyroid[0]))
+    for check in p.checks:
+        records = ctx.facts.conditions.active_in(check.group)
+        done = (check.analyte, *check.also)
+        if records and not any(usable_within(ctx, a, window) for a in done):
+            missing.append((check.analyte, check.group, records[0]))
     if not missing:
         return []
     if not ctx.facts.labs.complete:
@@ -220,25 +297,25 @@ def endocrine_without_labs(ctx: RuleContext) -> list[Finding]:
     ]
 
 
-def peripheral_neuropathy(ctx: RuleContext) -> list[Finding]:
+def peripheral_neuropathy(ctx: RuleContext, p: C8Params) -> list[Finding]:
     """C8: peripheral neuropathy (Guillain-Barre syndrome is C11's, never a routine card)."""
-    records = [r for r in ctx.facts.conditions.active_in("neuropathy") if "gbs" not in r.groups]
-    return _named(ctx, records, "neuropathy")
+    active = ctx.facts.conditions.active_in(p.group)
+    return _named(ctx, [r for r in active if p.excluded not in r.groups], p.group)
 
 
-def autoimmune_condition(ctx: RuleContext) -> list[Finding]:
+def autoimmune_condition(ctx: RuleContext, p: DiagnosisParams) -> list[Finding]:
     """C9: autoimmune neuromuscular disease (disabled: no verified source; see OMITTED.md)."""
-    return _diagnosis(ctx, "autoimmune")
+    return _diagnosis(ctx, p.group)
 
 
-def vascular_mimic(ctx: RuleContext) -> list[Finding]:
+def vascular_mimic(ctx: RuleContext, p: DiagnosisParams) -> list[Finding]:
     """C10: peripheral arterial disease or claudication."""
-    return _diagnosis(ctx, "vascular")
+    return _diagnosis(ctx, p.group)
 
 
-def guillain_barre(ctx: RuleContext) -> list[Finding]:
+def guillain_barre(ctx: RuleContext, p: NewDiagnosisParams) -> list[Finding]:
     """C11: Guillain-Barre syndrome recorded recently (or undated): same-day emergency."""
-    return _named(ctx, _new(ctx, "gbs"), "gbs", coded_reason=True)
+    return _named(ctx, _new(ctx, p.group, p.new_within_days), p.group, coded_reason=True)
 
 
 def _laterality(ctx: RuleContext, record: ConditionRecord) -> set[str]:
@@ -252,36 +329,30 @@ def _laterality(ctx: RuleContext, record: ConditionRecord) -> set[str]:
     return sides
 
 
-def _one_leg_swollen(ctx: RuleContext) -> list[ConditionRecord]:
+def _one_leg_swollen(ctx: RuleContext, p: C12Params) -> list[ConditionRecord]:
     """Recent one-sided leg swelling; swelling of both legs anywhere on file cancels it."""
     conditions = ctx.facts.conditions
-    window = ctx.days("new_within_days")
+    window = p.new_within_days
     recent = [
         r
-        for r in conditions.active_in("leg_swelling_unilateral", "leg_swelling")
+        for r in conditions.active_in(p.one_leg, p.swelling)
         if within(r.recorded, ctx.as_of, window)
     ]
-    both = [
-        r
-        for r in conditions.active_in("leg_swelling_bilateral")
-        if within(r.recorded, ctx.as_of, window)
-    ]
-    one_sided = [
-        r for r in recent if "leg_swelling_unilateral" in r.groups or len(_laterality(ctx, r)) == 1
-    ]
+    both = [r for r in conditions.active_in(p.both_legs) if within(r.recorded, ctx.as_of, window)]
+    one_sided = [r for r in recent if p.one_leg in r.groups or len(_laterality(ctx, r)) == 1]
     return [] if both else one_sided
 
 
-def _dvt_risks(ctx: RuleContext) -> list[Evidence]:
+def _dvt_risks(ctx: RuleContext, p: C12Params) -> list[Evidence]:
     conditions = ctx.facts.conditions
     note = ctx.say("dvt_risk")
     lines = [
         Evidence(label=r.label, ref=r.ref, when=r.recorded, note=note)
-        for r in conditions.active_in("cancer_active", "estrogen_use")
+        for r in conditions.active_in(*p.risk_groups)
     ]
     lines += [
         Evidence(label=r.label, ref=r.ref, when=r.recorded, note=ctx.say("dvt_old"))
-        for r in (*conditions.history_in("dvt_history"), *conditions.history_in("dvt"))
+        for r in (*conditions.history_in(p.past_dvt), *conditions.history_in(p.dvt))
     ]
     lines += [
         Evidence(label=s.label, ref=s.ref, when=s.when, note=note)
@@ -294,31 +365,31 @@ def _dvt_risks(ctx: RuleContext) -> list[Evidence]:
     return lines
 
 
-def possible_dvt(ctx: RuleContext) -> list[Finding]:
+def possible_dvt(ctx: RuleContext, p: C12Params) -> list[Finding]:
     """C12: one-sided leg swelling with a leg complaint: possible DVT (NICE NG158 Wells score).
 
     Critical with a risk factor. A recent DVT on file is named; an old one is a risk factor.
     """
     recent_dvt = [
         r
-        for r in ctx.facts.conditions.active_in("dvt")
-        if within(r.recorded, ctx.as_of, ctx.days("recent_dvt_days"))
+        for r in ctx.facts.conditions.active_in(p.dvt)
+        if within(r.recorded, ctx.as_of, p.recent_dvt_days)
     ]
     if recent_dvt:
         return [
             ctx.finding(
                 "C12-known",
                 severity=Severity.WARNING,
-                values=_values(ctx, recent_dvt[0], "dvt"),
+                values=_values(ctx, recent_dvt[0], p.dvt),
                 evidence=[condition_evidence(r) for r in recent_dvt],
                 orders=(),
             )
         ]
-    swollen = _one_leg_swollen(ctx)
+    swollen = _one_leg_swollen(ctx, p)
     if not swollen:
         return []
-    risks = [line for line in _dvt_risks(ctx) if line.ref not in {r.ref for r in swollen}]
-    values = _values(ctx, swollen[0], "leg_swelling_unilateral")
+    risks = [line for line in _dvt_risks(ctx, p) if line.ref not in {r.ref for r in swollen}]
+    values = _values(ctx, swollen[0], p.one_leg)
     evidence = [*(condition_evidence(r) for r in swollen), *risks]
     if risks:
         return [
@@ -335,31 +406,23 @@ def possible_dvt(ctx: RuleContext) -> list[Finding]:
     ]
 
 
-def cirrhosis(ctx: RuleContext) -> list[Finding]:
+def cirrhosis(ctx: RuleContext, p: DiagnosisParams) -> list[Finding]:
     """C13: cirrhosis, a recognised association of muscle cramps."""
-    return _diagnosis(ctx, "cirrhosis")
+    return _diagnosis(ctx, p.group)
 
 
-NEUROLOGY_RULES: dict[str, RuleImpl] = {
-    "C1": RuleImpl(fasciculation_with_weakness),
-    "C2": RuleImpl(
-        progressive_weakness,
-        {
-            "new_within_days": int,
-            "progressive_min_records": int,
-            "progressive_min_span_days": int,
-            "gbs_days": int,
-        },
-    ),
-    "C3": RuleImpl(known_motor_neuron_disease),
-    "C4": RuleImpl(spasticity_condition),
-    "C5": RuleImpl(spinal_stenosis),
-    "C6": RuleImpl(cauda_equina, {"new_within_days": int}),
-    "C7": RuleImpl(endocrine_without_labs, {"lab_window_days": int}),
-    "C8": RuleImpl(peripheral_neuropathy),
-    "C9": RuleImpl(autoimmune_condition),
-    "C10": RuleImpl(vascular_mimic),
-    "C11": RuleImpl(guillain_barre, {"new_within_days": int}),
-    "C12": RuleImpl(possible_dvt, {"new_within_days": int, "recent_dvt_days": int}),
-    "C13": RuleImpl(cirrhosis),
+NEUROLOGY_RULES: dict[str, RuleImpl[Any]] = {
+    "C1": RuleImpl(fasciculation_with_weakness, C1Params),
+    "C2": RuleImpl(progressive_weakness, C2Params),
+    "C3": RuleImpl(known_motor_neuron_disease, DiagnosisParams),
+    "C4": RuleImpl(spasticity_condition, DiagnosisParams),
+    "C5": RuleImpl(spinal_stenosis, DiagnosisParams),
+    "C6": RuleImpl(cauda_equina, NewDiagnosisParams),
+    "C7": RuleImpl(endocrine_without_labs, C7Params),
+    "C8": RuleImpl(peripheral_neuropathy, C8Params),
+    "C9": RuleImpl(autoimmune_condition, DiagnosisParams),
+    "C10": RuleImpl(vascular_mimic, DiagnosisParams),
+    "C11": RuleImpl(guillain_barre, NewDiagnosisParams),
+    "C12": RuleImpl(possible_dvt, C12Params),
+    "C13": RuleImpl(cirrhosis, DiagnosisParams),
 }

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from hooks.findings import Evidence, Finding, Severity
+from hooks.knowledge.params import (
+    Days,
+    DrugClassKey,
+    IngredientKey,
+    OrderKey,
+    RuleParams,
+    Whole,
+)
 from hooks.patient_view.facts.timing import earliest, within
 from hooks.patient_view.facts.units import format_number
 from hooks.patient_view.rules.context import RuleContext, RuleImpl
-from hooks.patient_view.rules.electrolytes import actionable, latest, reason_code
+from hooks.patient_view.rules.electrolytes import actionable, latest, reason_code, recheck_orders
 from hooks.patient_view.rules.evidence import age_words, condition_evidence, lab_evidence
 from hooks.patient_view.rules.exposure import (
     Exposure,
@@ -26,34 +35,63 @@ from hooks.patient_view.rules.exposure import (
     exposures,
     route_caveats,
 )
-from hooks.patient_view.rules.grading import Side, uln_multiple
+from hooks.patient_view.rules.grading import Side, UlnScale, uln_multiple, uln_severity
 
 # A product's strength as printed in its name ("simvastatin 20 MG Oral Tablet", "Zocor 40 mg").
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
-SIMVASTATIN = "simvastatin"
 
 
-def _context_notes(ctx: RuleContext, found: Sequence[Exposure]) -> list[str]:
+class A3Orders(RuleParams):
+    """What A3 orders in each case (a CK too old to act on asks for a new CK)."""
+
+    normal: tuple[OrderKey, ...]
+    raised: tuple[OrderKey, ...]
+    critical: tuple[OrderKey, ...]
+    weak: tuple[OrderKey, ...]
+    without_ck: tuple[OrderKey, ...]
+
+
+class A3Params(RuleParams):
+    """A3: the CK scale (one with B6), weakness and first-year windows, orders per case."""
+
+    uln_grading: UlnScale
+    new_weakness_days: Days
+    first_year_days: Days
+    orders: A3Orders
+
+
+class A13Params(RuleParams):
+    """A13: statins, simvastatin and its contraindicated partners, fibrates, dose limits."""
+
+    statins: DrugClassKey
+    simvastatin: IngredientKey
+    contraindicated: DrugClassKey
+    fibrates: DrugClassKey
+    limits: dict[DrugClassKey, Whole]  # mg
+
+
+def _context_notes(ctx: RuleContext, p: A3Params, found: Sequence[Exposure]) -> list[str]:
     """Why a statin may not be the cause: the pattern, and use beyond the first year."""
     notes = [ctx.say("statin_atypical")] if ctx.facts.complaint.cramp else []
     since = earliest(*(continuous_start(ctx, e.use) for e in found))
-    if since is not None and (ctx.as_of - since).days > ctx.days("first_year_days"):
+    if since is not None and (ctx.as_of - since).days > p.first_year_days:
         notes.append(ctx.say("statin_first_year"))
     return notes
 
 
-def statin_muscle_symptoms(ctx: RuleContext) -> list[Finding]:
+def statin_muscle_symptoms(ctx: RuleContext, p: A3Params) -> list[Finding]:
     """A3: current statin; graded by the latest CK, or by new weakness when there is none."""
     found = exposures(ctx, ctx.rule.inputs.drug_classes)
     if not found:
         return []
     evidence = [drug_evidence(ctx, e) for e in found]
     items = {"drug": drug_names(found)}
-    caveats = [*route_caveats(ctx, found), *_context_notes(ctx, found)]
-    ck = latest(ctx, "ck")
-    multiple = uln_multiple(ctx, "ck", ck.measure, ck.high) if ck and ck.measure else None
+    caveats = [*route_caveats(ctx, found), *_context_notes(ctx, p, found)]
+    scale = p.uln_grading
+    ck = latest(ctx, scale.analyte)
+    multiple = uln_multiple(ctx, scale.analyte, ck.measure, ck.high) if ck and ck.measure else None
     if ck is None or multiple is None:
-        return [_without_ck(ctx, found, evidence, items, caveats)]
+        return [_without_ck(ctx, p, found, evidence, items, caveats)]
     values = {
         "value": format_number(ck.value),
         "unit": ck.reported_unit,
@@ -62,19 +100,17 @@ def statin_muscle_symptoms(ctx: RuleContext) -> list[Finding]:
         "age": age_words(ctx, ck.when),
     }
     lines = [lab_evidence(ctx, ck, multiple.limit, multiple.citation), *evidence]
-    subject = ("ck", ck.ref.id)
+    subject = (ck.analyte, ck.ref.id)
+    graded = uln_severity(scale, multiple.times)
     orders: tuple[str, ...]
     if not actionable(ctx, ck):
-        template, severity, orders = "A3-stale", Severity.INFO, ("ck",)
-    elif multiple.times > ctx.number("critical_x_uln"):
-        template, severity, orders = "A3-critical", Severity.CRITICAL, ("bmp", "urinalysis", "ck")
-    elif multiple.times > 1:
-        severity = (
-            Severity.WARNING if multiple.times > ctx.number("warning_x_uln") else Severity.INFO
-        )
-        template, orders = "A3-ck", ("ck", "tsh")
+        template, severity, orders = "A3-stale", Severity.INFO, recheck_orders(ctx, ck.analyte)
+    elif graded is Severity.CRITICAL:
+        template, severity, orders = "A3-critical", graded, p.orders.critical
+    elif graded is not None:
+        template, severity, orders = "A3-ck", graded, p.orders.raised
     else:
-        template, severity, orders = "A3-normal", Severity.INFO, ("tsh",)
+        template, severity, orders = "A3-normal", Severity.INFO, p.orders.normal
     return [
         ctx.finding(
             template,
@@ -83,7 +119,9 @@ def statin_muscle_symptoms(ctx: RuleContext) -> list[Finding]:
             evidence=lines,
             orders=orders,
             subject=subject,
-            reason=reason_code(ctx, "ck", Side.HIGH) if severity is Severity.CRITICAL else None,
+            reason=reason_code(ctx, ck.analyte, Side.HIGH)
+            if severity is Severity.CRITICAL
+            else None,
             items=items,
             caveats=caveats,
         )
@@ -92,13 +130,14 @@ def statin_muscle_symptoms(ctx: RuleContext) -> list[Finding]:
 
 def _without_ck(
     ctx: RuleContext,
+    p: A3Params,
     found: Sequence[Exposure],
     evidence: list[Evidence],
     items: dict[str, tuple[str, ...]],
     caveats: list[str],
 ) -> Finding:
     """No usable CK: new weakness means stop until evaluated (ACC/AHA 2013); else check CK."""
-    window = ctx.days("new_weakness_days")
+    window = p.new_weakness_days
     weak = [
         r
         for r in ctx.facts.conditions.active_in(*ctx.rule.inputs.conditions)
@@ -109,7 +148,7 @@ def _without_ck(
             "A3-weak",
             severity=Severity.WARNING,
             evidence=[*evidence, *(condition_evidence(r) for r in weak)],
-            orders=("ck", "bmp", "urinalysis"),
+            orders=p.orders.weak,
             items=items,
             caveats=caveats,
         )
@@ -117,7 +156,7 @@ def _without_ck(
         "A3",
         severity=exposure_severity(ctx, found),
         evidence=evidence,
-        orders=("ck", "tsh"),
+        orders=p.orders.without_ck,
         items=items,
         caveats=caveats,
     )
@@ -131,16 +170,15 @@ def strength_mg(exposure: Exposure) -> float | None:
     return found.pop() if len(found) == 1 else None
 
 
-def statin_interactions(ctx: RuleContext) -> list[Finding]:
+def statin_interactions(ctx: RuleContext, p: A13Params) -> list[Finding]:
     """A13: simvastatin with a contraindicated drug or above a dose limit; statin with fibrate."""
-    statins = exposures(ctx, ("statin",))
-    simva = [e for e in statins if SIMVASTATIN in e.use.match.ingredients]
+    statins = exposures(ctx, (p.statins,))
+    simva = [e for e in statins if p.simvastatin in e.use.match.ingredients]
     findings: list[Finding] = []
-    contraindicated = exposures(ctx, ("simvastatin_contraindicated",))
+    contraindicated = exposures(ctx, (p.contraindicated,))
     if simva and contraindicated:
         findings.append(_pair(ctx, "A13", simva, contraindicated, Severity.WARNING))
-    limits = ctx.windows("limits")
-    for cls, limit in limits.items():
+    for cls, limit in p.limits.items():
         partners = exposures(ctx, (cls,))
         if not simva or not partners:
             continue
@@ -162,7 +200,7 @@ def statin_interactions(ctx: RuleContext) -> list[Finding]:
         elif max(known) > limit:
             values = {"n": format_number(max(known)), "value": str(limit)}
             findings.append(_pair(ctx, "A13-dose", simva, partners, Severity.WARNING, values))
-    fibrates = exposures(ctx, ("fibrate",))
+    fibrates = exposures(ctx, (p.fibrates,))
     if statins and fibrates and not (simva and contraindicated):
         findings.append(_pair(ctx, "A13-fibrate", statins, fibrates, Severity.INFO, named=fibrates))
     return findings
@@ -188,16 +226,7 @@ def _pair(
     )
 
 
-STATIN_RULES: dict[str, RuleImpl] = {
-    "A3": RuleImpl(
-        statin_muscle_symptoms,
-        {
-            "warning_x_uln": float,
-            "critical_x_uln": float,
-            "new_weakness_days": int,
-            "first_year_days": int,
-        },
-        (("ck", "uln"),),
-    ),
-    "A13": RuleImpl(statin_interactions, {"limits": dict}),
+STATIN_RULES: dict[str, RuleImpl[Any]] = {
+    "A3": RuleImpl(statin_muscle_symptoms, A3Params),
+    "A13": RuleImpl(statin_interactions, A13Params),
 }
