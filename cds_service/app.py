@@ -104,6 +104,11 @@ def create_app(
     return app
 
 
+def default_instance_path() -> Path:
+    """The instance folder create_app uses when CDS_INSTANCE_PATH is unset (Flask's choice)."""
+    return Path(Flask(__name__).instance_path)
+
+
 def card_renderer(registry: Registry) -> CardRenderer:
     """Findings → cards, with the card catalogue from the knowledge folder."""
     catalogue = catalogue_from(registry.knowledge)
