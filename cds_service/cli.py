@@ -15,7 +15,7 @@ from typing import Any
 import click
 import orjson
 
-from cds_service.cli_admin import db, purge
+from cds_service.cli_admin import db, openapi_document, purge
 from cds_service.errors import CdsError, PreconditionFailed
 from cds_service.settings import ConfigError
 
@@ -125,6 +125,7 @@ def validate_knowledge(directory: Path | None) -> None:
 
 main.add_command(db)
 main.add_command(purge)
+main.add_command(openapi_document)
 
 
 def _check_config() -> Any:

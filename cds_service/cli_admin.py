@@ -1,7 +1,8 @@
-"""Operator commands that need only the database: `db current|history|upgrade` and `purge`.
+"""Operator commands: `db current|history|upgrade`, `purge` and `openapi`.
 
-They read `CDS_DATABASE_URL` (or `CDS_DATABASE_URL_FILE`; without either, the SQLite file in
-the instance folder) and nothing else: a migration job needs no issuers, knowledge or salt.
+The database commands read `CDS_DATABASE_URL` (or `CDS_DATABASE_URL_FILE`; without either,
+the SQLite file in the instance folder) and nothing else: a migration job needs no issuers,
+knowledge or salt.
 Failures print one line and exit non-zero, never a traceback.
 """
 
@@ -103,6 +104,21 @@ def purge(days: int, dry_run: bool) -> None:
     click.echo(f"issued cards before {since}: {verb} {counts.issued_cards}")
     click.echo(f"feedback received before {since}: {verb} {counts.feedback}")
     click.echo(f"expired JWT ids: {verb} {counts.expired_jtis}")
+
+
+@click.command("openapi")
+def openapi_document() -> None:
+    """Print the OpenAPI 3.1 document (default configuration; the server serves its own)."""
+    from cds_service.openapi import build_openapi
+
+    click.echo(render_openapi(build_openapi()))
+
+
+def render_openapi(document: dict[str, object]) -> str:
+    """The document as `docs/openapi.json` stores it: indented, keys in generated order."""
+    import json
+
+    return json.dumps(document, indent=2, ensure_ascii=False)
 
 
 def _database_url() -> str:
