@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 import tempfile
 import time
@@ -35,6 +36,7 @@ from hooks.services import SERVICES
 
 ENV_PREFIX = "CDS_"
 SALT_FILE = "patient-hash.salt"
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,128}", re.ASCII)
 SALT_BYTES = 32
 
 
@@ -176,7 +178,9 @@ def _fsync_directory(directory: Path) -> None:
 def _init_request_log(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
-        g.request_id = uuid.uuid4().hex
+        # nginx forwards its id (or the EHR's); only a plain token is trusted into the logs.
+        forwarded = request.headers.get("X-Request-ID", "")
+        g.request_id = forwarded if REQUEST_ID.fullmatch(forwarded) else uuid.uuid4().hex
         g.started = time.perf_counter()
 
     @app.after_request
