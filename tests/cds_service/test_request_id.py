@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 
-def logged_ids(caplog: pytest.LogCaptureFixture) -> list[str]:
+def logged_ids(caplog: pytest.LogCaptureFixture) -> list[str | None]:
     return [
         getattr(r, "cds", {}).get("request_id")
         for r in caplog.records
