@@ -93,6 +93,14 @@ def test_nginx_exposes_no_metrics_and_never_retries_a_post() -> None:
     assert "proxy_next_upstream off;" in text
 
 
+def test_nginx_waits_longer_than_gunicorn_lets_a_worker_run() -> None:
+    """Else nginx would answer 503 for a call gunicorn was still allowed to finish."""
+    read_timeout = re.search(r"proxy_read_timeout (\d+)s;", TEMPLATE.read_text())
+
+    assert read_timeout is not None
+    assert int(read_timeout.group(1)) > Settings().WORKER_TIMEOUT_SECONDS
+
+
 # --- Dockerfile ---------------------------------------------------------------------------
 
 
