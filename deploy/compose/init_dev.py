@@ -118,9 +118,7 @@ def make_tls(folder: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS, days: int = 3
     write_once(folder / "ca.crt", ca.public_bytes(pem))
     write_once(
         folder / "tls.key",
-        key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )
     write_once(folder / "tls.crt", server.public_bytes(pem) + ca.public_bytes(pem))
 
