@@ -19,15 +19,23 @@ from cds_service.openapi import build_openapi
 from tests.live import JwtServer, LiveServer
 
 EXAMPLES = int(os.environ.get("CDS_TEST_SCHEMATHESIS_EXAMPLES", "25"))
+# 413 is the documented answer to a body over a limit JSON Schema cannot state (nesting deeper
+# than CDS_MAX_JSON_DEPTH, more resources than CDS_MAX_PREFETCH_RESOURCES), valid or not.
+CHECKS = {
+    "positive_data_acceptance": {"expected-statuses": [200, 413]},
+    "negative_data_rejection": {"expected-statuses": [400, 401, 404, 405, 413, 415]},
+}
 # A schema-valid hook request may still lack data the rules need: CDS Hooks 2.0 answers 412.
 INVOKE_MAY_412 = {
     "include-operation-id": "invoke-knee-spasm-review",
-    "checks": {"positive_data_acceptance": {"expected-statuses": [200, 412]}},
+    "checks": {"positive_data_acceptance": {"expected-statuses": [200, 412, 413]}},
 }
 
 
 def config(**phases: Any) -> schemathesis.Config:
-    return schemathesis.Config.from_dict({"operations": [INVOKE_MAY_412], "phases": phases})
+    return schemathesis.Config.from_dict(
+        {"checks": CHECKS, "operations": [INVOKE_MAY_412], "phases": phases}
+    )
 
 
 # Coverage phase (boundary values of every field) runs without auth; with auth, fuzzing suffices
