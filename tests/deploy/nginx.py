@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from tests.conftest import require_or_skip
+from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -108,7 +109,7 @@ def write_config(folder: Path, upstream: str, port: int, max_body: int) -> Path:
 def start_proxy(folder: Path, upstream: str, max_body: int) -> Iterator[Proxy]:
     """Start nginx in the foreground (its stdout is the JSON access log); stop it after."""
     binary = nginx_binary()
-    port = _free_port()
+    port = free_port()
     main = write_config(folder, upstream, port, max_body)
     access = folder / "access.log"
     with access.open("wb") as out:
@@ -129,13 +130,6 @@ def start_proxy(folder: Path, upstream: str, max_body: int) -> Iterator[Proxy]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
