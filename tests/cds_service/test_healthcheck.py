@@ -85,3 +85,16 @@ def test_a_unix_socket_bind_is_probed_over_the_socket(tmp_path: Path) -> None:
         server.shutdown()
 
     assert result.returncode == 0, result.stderr
+
+
+def test_the_probe_does_not_load_the_application() -> None:
+    """It runs every 30 s beside the workers: importing Flask and the FHIR models cost 2 s."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, cds_service.healthcheck; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    for heavy in ("'flask'", "'pydantic'", "'fhir'", "'cds_service.app'", "'hooks'"):
+        assert heavy not in loaded, heavy
