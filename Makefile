@@ -11,19 +11,36 @@ RUN_ENV := CDS_AUTH=off \
 	CDS_FHIR_ALLOWLIST='["http://127.0.0.1","http://localhost"]' \
 	CDS_FHIR_ALLOW_LOOPBACK_HTTP=true
 
-.PHONY: run test install install-test lint typecheck bench bench-tools clean
+.PHONY: run test install install-test lock lint typecheck bench bench-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Installs come from the hashed lock files in requirements/ (`make lock` refreshes them from
+# pyproject.toml's ranges); the project itself is then installed editable, without resolving.
+LOCK_RUN  := requirements/runtime.txt requirements/build.txt
+LOCK_TEST := requirements/test.txt
+LOCK_ARGS := --quiet --universal --python-version 3.11 --generate-hashes
+
+$(VENV)/.installed: pyproject.toml $(LOCK_RUN) | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes $(addprefix -r ,$(LOCK_RUN))
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+$(VENV)/.installed-test: pyproject.toml $(LOCK_TEST) | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK_TEST)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(VENV)/.installed $@
+
+# Re-resolve the lock files within pyproject.toml's ranges (needs uv, from the test extras).
+lock: install-test
+	$(BIN)/uv pip compile $(LOCK_ARGS) --extra test --extra bench pyproject.toml \
+	  requirements/build.in -o requirements/test.txt
+	$(BIN)/uv pip compile $(LOCK_ARGS) -c requirements/test.txt pyproject.toml \
+	  -o requirements/runtime.txt
+	$(BIN)/uv pip compile $(LOCK_ARGS) -c requirements/test.txt requirements/build.in \
+	  -o requirements/build.txt
 
 install: $(VENV)/.installed
 
@@ -40,7 +57,7 @@ lint: install-test
 
 typecheck: install-test
 	$(BIN)/mypy
-	$(BIN)/mypy tests bench
+	$(BIN)/mypy tests bench deploy
 
 test: lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
+import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -33,6 +35,9 @@ from hooks.registry import Registry, RegistryError, ServiceSpec
 from hooks.services import SERVICES
 
 ENV_PREFIX = "CDS_"
+SALT_FILE = "patient-hash.salt"
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,128}", re.ASCII)
+SALT_BYTES = 32
 
 
 def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -101,6 +106,11 @@ def create_app(
     return app
 
 
+def default_instance_path() -> Path:
+    """The instance folder create_app uses when CDS_INSTANCE_PATH is unset (Flask's choice)."""
+    return Path(Flask(__name__).instance_path)
+
+
 def card_renderer(registry: Registry) -> CardRenderer:
     """Findings → cards, with the card catalogue from the knowledge folder."""
     catalogue = catalogue_from(registry.knowledge)
@@ -127,22 +137,50 @@ def _make_store(settings: Settings, instance_path: Path) -> Store:
 
 
 def _instance_salt(instance_path: Path) -> bytes:
-    """A per-instance random salt, created once and shared by every worker."""
+    """A per-instance random salt, created once and shared by every worker.
+
+    Workers start together: the salt is written to a private temporary file and hard-linked
+    into place, which fails if the name exists, so exactly one salt wins and no worker can read
+    a half-written file. Losing or changing it breaks the ledger's joins, so it is fsynced.
+    """
     instance_path.mkdir(parents=True, exist_ok=True)
-    path = instance_path / "patient-hash.salt"
+    path = instance_path / SALT_FILE
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=instance_path, prefix=f".{SALT_FILE}.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(SALT_BYTES))
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+                _fsync_directory(instance_path)
+        finally:
+            os.unlink(temporary)
+    salt = path.read_bytes()
+    if len(salt) < SALT_BYTES:
+        # An empty or torn salt would make the patient hashes guessable: never hash with it.
+        raise ConfigError(
+            f"{path} holds {len(salt)} bytes, not a {SALT_BYTES}-byte salt; restore it from "
+            "backup, or remove it only if the card ledger may lose its patient joins"
+        )
+    return salt
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secrets.token_bytes(32))
-    return path.read_bytes()
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _init_request_log(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
-        g.request_id = uuid.uuid4().hex
+        # nginx forwards its id (or the EHR's); only a plain token is trusted into the logs.
+        forwarded = request.headers.get("X-Request-ID", "")
+        g.request_id = forwarded if REQUEST_ID.fullmatch(forwarded) else uuid.uuid4().hex
         g.started = time.perf_counter()
 
     @app.after_request

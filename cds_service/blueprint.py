@@ -80,6 +80,23 @@ def readyz() -> Response:
     return json_response({"status": "ready", "databaseLatencyMs": latency})
 
 
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 description of this server as configured (no auth when CDS_AUTH=off)."""
+    document = current_app.extensions.get("cds_openapi")
+    if document is None:
+        from cds_service.openapi import build_openapi
+
+        rt = runtime()
+        document = build_openapi(
+            list(rt.pipeline.registry),
+            auth=rt.settings.AUTH == "jwt",
+            base_url=rt.settings.PUBLIC_BASE_URL,
+        )
+        current_app.extensions["cds_openapi"] = document
+    return json_response(document)
+
+
 def _json_body(rt: Runtime) -> object:
     check_content_type(request.content_type)
     raw = request.get_data(cache=False)  # MAX_CONTENT_LENGTH turns oversize bodies into 413

@@ -1,11 +1,12 @@
 """The `cds-service` command: serve, evaluate a request offline, migrate the database.
 
 Exit codes: 0 success; 1 unexpected failure; 2 usage error; 3 invalid request or
-configuration; 4 required data missing (the HTTP 412 case).
+configuration; 4 required data missing (the HTTP 412 case); 5 database unreachable.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import click
 import orjson
 
+from cds_service.cli_admin import db, openapi_document, purge
 from cds_service.errors import CdsError, PreconditionFailed
 from cds_service.settings import ConfigError
 
@@ -21,7 +23,33 @@ EXIT_INVALID = 3
 EXIT_PRECONDITION = 4
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """Software and knowledge versions: what a bug report or an audit needs to name."""
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version
+
+    from hooks.knowledge import DEFAULT_DIR, KnowledgeError, load_knowledge
+
+    click.echo(f"cds-service {version('knee-spasm-cds')}")
+    directory = Path(os.environ.get("CDS_KNOWLEDGE_DIR") or DEFAULT_DIR)
+    try:
+        click.echo(f"knowledge {load_knowledge(directory).version} ({directory})")
+    except KnowledgeError as exc:
+        click.echo(f"knowledge: invalid ({exc})", err=True)
+        ctx.exit(EXIT_INVALID)
+    ctx.exit(0)
+
+
 @click.group()
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the software and knowledge versions and exit.",
+)
 def main() -> None:
     """CDS Hooks 2.0 knee-spasm review service."""
 
@@ -78,23 +106,6 @@ def evaluate(request_file: Any, as_of: str | None, service_id: str, extra: tuple
     click.echo(orjson.dumps(to_wire(outcome.response), option=orjson.OPT_INDENT_2).decode())
 
 
-@main.group()
-def db() -> None:
-    """Database schema management."""
-
-
-@db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
-def db_upgrade(revision: str) -> None:
-    """Apply Alembic migrations to CDS_DATABASE_URL (default: the SQLite file)."""
-    from cds_service.migrate import upgrade
-
-    app = _fail_on_config(_check_config)
-    store = app.extensions["cds"].pipeline.store
-    upgrade(store.engine, revision)
-    click.echo(f"database at revision {revision}")
-
-
 @main.command("validate-knowledge")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def validate_knowledge(directory: Path | None) -> None:
@@ -110,6 +121,11 @@ def validate_knowledge(directory: Path | None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INVALID)
     click.echo(f"knowledge {knowledge.version}: OK")
+
+
+main.add_command(db)
+main.add_command(purge)
+main.add_command(openapi_document)
 
 
 def _check_config() -> Any:

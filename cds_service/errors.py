@@ -17,11 +17,40 @@ for it. Bodies are FHIR OperationOutcome JSON; messages never contain request va
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from fhir.resources.R4B.operationoutcome import OperationOutcome
+from pydantic import BaseModel, ConfigDict, Field
 
 FHIR_JSON = "application/fhir+json"
+
+
+class IssueText(BaseModel):
+    """`details` of an issue: the stable error id and the message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(pattern=r"^CDS-\d{3}: ")
+
+
+class OutcomeIssue(BaseModel):
+    """One problem; `diagnostics` names the field or limit, never the submitted value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    severity: Literal["error"]
+    code: str
+    details: IssueText
+    diagnostics: str
+
+
+class OperationOutcomeBody(BaseModel):
+    """The wire shape of every error body (a FHIR R4 OperationOutcome), for the API document."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    resource_type: Literal["OperationOutcome"] = Field(alias="resourceType")
+    issue: list[OutcomeIssue] = Field(min_length=1)
 
 
 class CdsError(Exception):

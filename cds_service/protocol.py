@@ -6,12 +6,14 @@ extensions); every field named by the spec is checked here, once, at the boundar
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -20,6 +22,31 @@ from pydantic import (
 )
 
 from cards.model import Coding, JsonObject, NonEmpty, WireModel
+
+# RFC 3339 date-time, as the API document's `format: date-time` says: seconds and an offset.
+RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def _iso_text(value: Any) -> Any:
+    """Instants arrive as RFC 3339 text; pydantic's lax mode would read 0 or "0" as Unix time."""
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        raise ValueError(
+            "must be an RFC 3339 date-time with a UTC offset, e.g. 2021-12-11T10:05:31Z"
+        )
+    return value
+
+
+def _json_number(value: Any) -> Any:
+    """A JSON integer (5 or 5.0, as JSON Schema counts them), never text or a boolean."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_iso_text)]
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
 
 
 class RequestModel(WireModel):
@@ -35,7 +62,7 @@ class FhirAuthorization(BaseModel):
 
     access_token: NonEmpty = Field(repr=False)
     token_type: Literal["Bearer"]
-    expires_in: int = Field(ge=0)
+    expires_in: JsonInt = Field(ge=0, le=2**31 - 1)
     scope: NonEmpty
     subject: NonEmpty
     patient: NonEmpty | None = None
@@ -44,7 +71,17 @@ class FhirAuthorization(BaseModel):
 class HookRequest(RequestModel):
     """Body of POST {baseUrl}/cds-services/{id}."""
 
-    model_config = ConfigDict(hide_input_in_errors=True)
+    model_config = ConfigDict(
+        hide_input_in_errors=True,
+        # _server_with_token below, stated in the API document.
+        json_schema_extra={
+            "if": {
+                "required": ["fhirAuthorization"],
+                "properties": {"fhirAuthorization": {"type": "object"}},
+            },
+            "then": {"required": ["fhirServer"], "properties": {"fhirServer": {"type": "string"}}},
+        },
+    )
 
     hook: NonEmpty
     hook_instance: Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -102,11 +139,22 @@ class OverrideReasonFeedback(RequestModel):
 class FeedbackItem(RequestModel):
     """One card outcome."""
 
+    # The model validator below, stated in the API document so clients see it too.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"outcome": {"const": "accepted"}}},
+            "then": {
+                "required": ["acceptedSuggestions"],
+                "properties": {"acceptedSuggestions": {"type": "array", "minItems": 1}},
+            },
+        }
+    )
+
     card: NonEmpty
     outcome: Literal["accepted", "overridden"]
     accepted_suggestions: list[AcceptedSuggestion] | None = None
     override_reason: OverrideReasonFeedback | None = None
-    outcome_timestamp: datetime
+    outcome_timestamp: Instant
 
     @field_validator("outcome_timestamp")
     @classmethod

@@ -27,6 +27,10 @@ from hooks.knowledge import DEFAULT_DIR as DEFAULT_KNOWLEDGE_DIR
 
 # Variables with this prefix belong to the test suite (e.g. CDS_TEST_DATABASE_URL), not the app.
 TEST_PREFIX = "TEST_"
+# Secrets that may be mounted as files (Docker and Kubernetes secrets): CDS_<NAME>_FILE names
+# the file, so the value never sits in the environment, `docker inspect` or a manifest.
+SECRET_FILE_SETTINGS = ("DATABASE_URL", "PATIENT_HASH_SALT", "REDIS_URL")
+FILE_SUFFIX = "_FILE"
 
 
 class ConfigError(ValueError):
@@ -169,8 +173,35 @@ class Settings(BaseModel):
         return self
 
 
+def resolve_secret_files(
+    raw: dict[str, Any], names: tuple[str, ...] = SECRET_FILE_SETTINGS
+) -> dict[str, Any]:
+    """Replace each `<NAME>_FILE` of a secret with the file's content (one final newline off).
+
+    Errors name the variable and the path, never the content.
+    """
+    resolved = dict(raw)
+    for name in names:
+        key = name + FILE_SUFFIX
+        if key not in resolved:
+            continue
+        path = Path(str(resolved.pop(key)))
+        if name in resolved:
+            raise ConfigError(f"set CDS_{name} or CDS_{key}, not both")
+        try:
+            value = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(f"CDS_{key}: cannot read {path}: {reason}") from None
+        if not value:
+            raise ConfigError(f"CDS_{key}: {path} is empty")
+        resolved[name] = value
+    return resolved
+
+
 def load_settings(raw: dict[str, Any]) -> Settings:
     """Validate settings, naming each bad variable as `CDS_<NAME>`."""
+    raw = resolve_secret_files(raw)
     unknown = sorted(
         key for key in raw if key not in Settings.model_fields and not key.startswith(TEST_PREFIX)
     )

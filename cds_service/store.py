@@ -25,6 +25,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     text,
@@ -216,6 +217,38 @@ class Store:
         """Raise if the database does not answer."""
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeCounts:
+    """Rows past retention, per table: deleted, or that a dry run would delete."""
+
+    issued_cards: int
+    feedback: int
+    expired_jtis: int
+
+
+def purge_older_than(engine: Engine, cutoff: datetime, *, dry_run: bool) -> PurgeCounts:
+    """Delete ledger cards issued and feedback received before `cutoff`, and expired JWT ids.
+
+    One transaction, so the counts are what was removed together. Needs no salt: rows are
+    chosen by time alone.
+    """
+    now = int(datetime.now(UTC).timestamp())
+    conditions = (
+        (IssuedCard, IssuedCard.issued_at < cutoff),
+        (Feedback, Feedback.received_at < cutoff),
+        (JwtReplay, JwtReplay.expires_at <= now),
+    )
+    counts: list[int] = []
+    with engine.begin() as conn:
+        for table, condition in conditions:
+            if dry_run:
+                query = select(func.count()).select_from(table).where(condition)
+                counts.append(conn.scalar(query) or 0)
+            else:
+                counts.append(conn.execute(delete(table).where(condition)).rowcount)
+    return PurgeCounts(*counts)
 
 
 def _feedback_row(service_id: str, item: FeedbackItem, known: bool, received: datetime) -> Feedback:

@@ -18,6 +18,8 @@ from cds_service import create_app
 from cds_service.migrate import upgrade
 
 REQUIRE_SERVICES = os.environ.get("CDS_TEST_REQUIRE_SERVICES") == "1"
+# Session-scoped real servers (gunicorn on loopback), shared by the API and deployment tests.
+pytest_plugins = ["tests.live"]
 
 
 @pytest.fixture(autouse=True)

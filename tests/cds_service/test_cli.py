@@ -88,7 +88,7 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path, monkeypatch: pytest.Monke
 def test_bad_configuration_exits_3_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CDS_AUTH", "sometimes")
 
-    result = CliRunner().invoke(main, ["db", "upgrade"])
+    result = CliRunner().invoke(main, ["serve"])
 
     assert result.exit_code == 3
     assert "CDS_AUTH" in result.stderr

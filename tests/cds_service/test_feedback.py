@@ -108,6 +108,11 @@ def test_a_card_issued_by_another_service_counts_as_unknown(app: Flask) -> None:
         (dict(ACCEPTED, outcome="ignored"), "feedback.1.outcome"),
         (dict(ACCEPTED, outcomeTimestamp="yesterday"), "feedback.1.outcomeTimestamp"),
         (dict(ACCEPTED, outcomeTimestamp="2021-12-11T10:05:31"), "feedback.1.outcomeTimestamp"),
+        # Found by Schemathesis: a number was taken as Unix time and stored as 1970-01-01.
+        (dict(ACCEPTED, outcomeTimestamp=0), "feedback.1.outcomeTimestamp"),
+        (dict(ACCEPTED, outcomeTimestamp=1639217131.5), "feedback.1.outcomeTimestamp"),
+        (dict(ACCEPTED, outcomeTimestamp="0"), "feedback.1.outcomeTimestamp"),
+        (dict(ACCEPTED, outcomeTimestamp="2021-12-11"), "feedback.1.outcomeTimestamp"),
         ({k: v for k, v in ACCEPTED.items() if k != "card"}, "feedback.1.card"),
     ],
 )

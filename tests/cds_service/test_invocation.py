@@ -29,6 +29,19 @@ def test_full_prefetch_without_complaint_returns_empty_cards(
     assert response.headers["Cache-Control"] == "no-store"
 
 
+FHIR = "https://fhir.example.org/r4"
+
+
+def token(expires_in: object) -> dict[str, object]:
+    return {
+        "access_token": "t",
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": "patient/*.read",
+        "subject": "cds",
+    }
+
+
 def test_malformed_json_is_400(client: FlaskClient) -> None:
     response = client.post(URL, data=b'{"hook": ', content_type="application/json")
 
@@ -44,6 +57,11 @@ def test_malformed_json_is_400(client: FlaskClient) -> None:
         (lambda r: r.pop("context"), "context"),
         (lambda r: r.update(fhirServer="not a url"), "fhirServer"),
         (lambda r: r.update(fhirAuthorization={"access_token": "t"}), "fhirAuthorization"),
+        # Found by Schemathesis: the document says integer, lax parsing took text and floats.
+        (lambda r: r.update(fhirServer=FHIR, fhirAuthorization=token("300")), "fhirAuth"),
+        (lambda r: r.update(fhirServer=FHIR, fhirAuthorization=token(1e29)), "fhirAuth"),
+        (lambda r: r.update(fhirServer=FHIR, fhirAuthorization=token(True)), "fhirAuth"),
+        (lambda r: r.update(fhirServer=FHIR, fhirAuthorization=token(300.5)), "fhirAuth"),
     ],
 )
 def test_schema_errors_are_400_naming_the_field(
