@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 import orjson
@@ -23,6 +23,8 @@ import orjson
 JsonObject = dict[str, Any]
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_REDIRECTS = 3
+# Enough rounds to undo any encoding a server might decode before resolving the path.
+MAX_UNQUOTE_ROUNDS = 4
 
 
 class FhirFetchError(Exception):
@@ -73,6 +75,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def has_dot_segments(url: str) -> bool:
+    """True when the path holds a `.` or `..` segment, raw or in any encoded disguise.
+
+    The HTTP client (and many servers) resolve them after our prefix check, so
+    `https://allowed/fhir/../secret` would be fetched as `https://allowed/secret`. Encoded
+    dots (`%2e`), encoded or back slashes and `;` path parameters (`..;`, as Tomcat reads
+    them) are all decoded before looking, so no spelling slips through.
+    """
+    path = urlsplit(url).path
+    for _ in range(MAX_UNQUOTE_ROUNDS):
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    segments = path.replace("\\", "/").split("/")
+    return any(segment.split(";", 1)[0] in (".", "..") for segment in segments)
+
+
 def _origin(url: str) -> tuple[str, str, int] | None:
     parts = urlsplit(url)
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
@@ -85,6 +105,8 @@ def _origin(url: str) -> tuple[str, str, int] | None:
 
 
 def _under(url: str, base: str) -> bool:
+    if has_dot_segments(url) or has_dot_segments(base):
+        return False
     origin, base_origin = _origin(url), _origin(base)
     if origin is None or origin != base_origin:
         return False
@@ -98,6 +120,8 @@ def allowed_target(
     """Return the target if fhirServer may be called; raise ServerNotAllowed otherwise."""
     parts = urlsplit(fhir_server)
     if parts.username or parts.password or parts.query or parts.fragment:
+        raise ServerNotAllowed("fhir-server-malformed")
+    if has_dot_segments(fhir_server):
         raise ServerNotAllowed("fhir-server-malformed")
     host = parts.hostname or ""
     if parts.scheme != "https" and not (
@@ -199,12 +223,16 @@ class FhirReader:
         )
         if next_url is not None:
             next_url = urljoin(self.target.base + "/", str(next_url))
+            if has_dot_segments(next_url):
+                raise FhirFetchError("url-dot-segments")
             if not self.target.owns(next_url):
                 raise FhirFetchError("next-link-off-server")
         return resources, next_url
 
     async def _get(self, client: httpx.AsyncClient, url: str) -> JsonObject | None:
         for _ in range(MAX_REDIRECTS + 1):
+            if has_dot_segments(url):
+                raise FhirFetchError("url-dot-segments")
             if not self.target.owns(url):
                 raise FhirFetchError("url-off-server")
             async with client.stream("GET", url) as response:

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.exceptions import PyJWTError
 
-from cds_service.fhir_client import is_loopback
+from cds_service.fhir_client import has_dot_segments, is_loopback
 from cds_service.logs import log_event
 
 DEFAULT_TTL_SECONDS = 300  # when the server sends no max-age
@@ -65,6 +65,8 @@ def key_url_allowed(url: str) -> bool:
     """JWKS URLs must be https; plain http only on a loopback address (tests, local EHRs)."""
     parts = urlsplit(url)
     if parts.username or parts.password or parts.fragment or not parts.hostname:
+        return False
+    if has_dot_segments(url):
         return False
     return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
 

@@ -29,6 +29,8 @@ class LocalFhirServer:
     seen: list[Seen] = field(default_factory=list)
     redirect_to: str | None = None
     status: int | None = None
+    # Fixed bodies by request path (with query), served before the in-memory search.
+    routes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.memory = MemoryFhir(self.resources)
@@ -46,6 +48,9 @@ class LocalFhirServer:
                     return
                 if server.status is not None:
                     self._send(server.status, {"resourceType": "OperationOutcome", "issue": []})
+                    return
+                if self.path in server.routes:
+                    self._send(200, server.routes[self.path])
                     return
                 query = self.path.removeprefix(server.prefix)
                 body = server.memory.get(query, base=server.base_url, page_size=server.page_size)

@@ -22,7 +22,9 @@ from cds_service.fhir_client import (
     FhirTarget,
     ServerNotAllowed,
     allowed_target,
+    has_dot_segments,
 )
+from cds_service.jwks import key_url_allowed
 from cds_service.migrate import upgrade
 from hooks.findings import Assessment
 from hooks.registry import HookCall, Prefetch, cds_service
@@ -177,3 +179,74 @@ def test_only_https_allowlisted_bases_are_targets(url: str, reason: str) -> None
         allowed_target(url, "t", allowlist, allow_loopback_http=True)
 
     assert caught.value.reason == reason
+
+
+DOT_SEGMENT_PATHS = [
+    "/fhir/../secret",
+    "/fhir/./../secret",
+    "/fhir/%2e%2e/secret",
+    "/fhir/%2E%2e/secret",
+    "/fhir/.%2e/secret",
+    "/fhir/%252e%252e/secret",
+    "/fhir/..%2fsecret",
+    "/fhir/..%5csecret",
+    "/fhir/..\\secret",
+    "/fhir/..;/secret",
+    "/fhir/Observation/..",
+]
+
+
+@pytest.mark.parametrize("path", DOT_SEGMENT_PATHS)
+def test_dot_segments_are_found_however_they_are_spelled(path: str) -> None:
+    assert has_dot_segments(f"https://fhir.invalid{path}?x=../y")
+
+
+@pytest.mark.parametrize(
+    "path", ["/fhir/Observation", "/fhir/a..b/c.d", "/fhir/...", "/fhir/Patient/p.1"]
+)
+def test_dots_inside_a_segment_are_not_dot_segments(path: str) -> None:
+    assert not has_dot_segments(f"https://fhir.invalid{path}")
+
+
+@pytest.mark.parametrize("path", DOT_SEGMENT_PATHS)
+def test_a_base_with_dot_segments_is_never_a_target(path: str) -> None:
+    with pytest.raises(ServerNotAllowed):
+        allowed_target(f"https://fhir.invalid{path}", None, ["https://fhir.invalid/fhir"], False)
+    assert not FhirTarget("https://fhir.invalid/fhir", None).owns(f"https://fhir.invalid{path}")
+
+
+@pytest.mark.parametrize("path", ["/fhir/../secret", "/fhir/./../secret", "/fhir/Observation/.."])
+def test_a_client_sent_next_link_cannot_climb_out_of_the_base(tmp_path: Path, path: str) -> None:
+    # Regression: the prefix check passed on the raw path, then httpx resolved `..` and
+    # fetched /secret on the allowlisted host, with the bearer token.
+    with LocalFhirServer([PATIENT]) as server:
+        app = make(tmp_path, [server.base_url])
+        first_page = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": _obs(0)}],
+            "link": [{"relation": "next", "url": server.origin + path}],
+        }
+        call(app, server.base_url, prefetch={"patient": PATIENT, "labs": first_page})
+
+    assert [s.path for s in server.seen if not s.path.startswith("/fhir/")] == []
+    assert server.seen == []
+
+
+def test_a_server_sent_next_link_cannot_climb_out_of_the_base(tmp_path: Path) -> None:
+    with LocalFhirServer([PATIENT]) as server:
+        server.routes["/fhir/Observation?patient=p1"] = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": _obs(0)}],
+            "link": [{"relation": "next", "url": server.base_url + "/../secret"}],
+        }
+        app = make(tmp_path, [server.base_url])
+        status = call(app, server.base_url, prefetch={"patient": PATIENT})
+
+    assert status == 412
+    assert [s.path for s in server.seen] == ["/fhir/Observation?patient=p1"]
+
+
+def test_a_jwks_url_with_dot_segments_is_refused() -> None:
+    assert not key_url_allowed("https://ehr.example.org/keys/../admin/jwks.json")
