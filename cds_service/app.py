@@ -22,7 +22,13 @@ from cards import IssuedCard, build_cards, catalogue_from
 from cds_service.auth import build_authenticator
 from cds_service.blueprint import bp
 from cds_service.dispatch import CardRenderer, Pipeline
-from cds_service.errors import CdsError, InternalError, Unauthorized, from_http_status
+from cds_service.errors import (
+    CdsError,
+    InternalError,
+    PreconditionFailed,
+    Unauthorized,
+    from_http_status,
+)
 from cds_service.headers import init_headers
 from cds_service.logs import configure_logging, log_event
 from cds_service.metrics import init_metrics
@@ -204,9 +210,12 @@ def _init_request_log(app: Flask) -> None:
                 card_count=len(outcome.response.cards),
                 rule_ids=outcome.rule_ids,
                 prefetch=dict(outcome.stats.counts),
-                prefetch_failures=dict(outcome.stats.failures) or None,
+                prefetch_failures=outcome.stats.failures or None,
+                prefetch_incomplete=outcome.stats.incomplete or None,
                 resource_count=outcome.stats.resources,
             )
+        elif g.get("prefetch_causes"):  # a 412: why, per key
+            fields["prefetch_failures"] = g.prefetch_causes
         if g.get("feedback_count") is not None:
             fields["feedback_count"] = g.feedback_count
         if g.get("auth_failure"):
@@ -236,6 +245,8 @@ def _init_error_handlers(app: Flask) -> None:
             response.headers["WWW-Authenticate"] = "Bearer"
             response.headers["Cache-Control"] = "no-store"
             return response
+        if isinstance(exc, PreconditionFailed):
+            g.prefetch_causes = exc.causes
         # An error describes one request (field paths, missing keys): never cache or share it.
         response = json_response(
             exc.outcome(), exc.status, patient_data=True, media_type="application/fhir+json"

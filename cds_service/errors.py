@@ -16,7 +16,7 @@ for it. Bodies are FHIR OperationOutcome JSON; messages never contain request va
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -135,11 +135,25 @@ class UnsupportedMediaType(CdsError):
 
 
 class PreconditionFailed(CdsError):
-    """Required prefetch data was neither sent nor fetchable from fhirServer."""
+    """Required prefetch data was neither sent nor fetchable from fhirServer.
+
+    `causes` maps each key that could not be read to the category of why, for logs and
+    metrics (the details name the required ones).
+    """
 
     status = 412
     issue_code = "incomplete"
     error_id = "CDS-412"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Sequence[str] = (),
+        causes: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.causes = dict(causes or {})
 
 
 class ServiceUnavailable(CdsError):

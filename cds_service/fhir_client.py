@@ -23,16 +23,22 @@ import orjson
 JsonObject = dict[str, Any]
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_REDIRECTS = 3
+KNOWN_STATUSES = frozenset({400, 401, 403, 405, 406, 408, 429, 500, 502, 503, 504})
 # Enough rounds to undo any encoding a server might decode before resolving the path.
 MAX_UNQUOTE_ROUNDS = 4
 
 
 class FhirFetchError(Exception):
-    """A FHIR read failed; `reason` is a short category safe to log."""
+    """A FHIR read failed; `reason` is a short category safe to log.
 
-    def __init__(self, reason: str) -> None:
+    `partial` holds the resources of the pages read before the failure, so a caller that
+    already has earlier pages can keep everything it was given.
+    """
+
+    def __init__(self, reason: str, partial: list[JsonObject] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.partial = partial or []
 
 
 class ServerNotAllowed(FhirFetchError):
@@ -156,6 +162,9 @@ class FhirReader:
         if self.target.token:
             headers["Authorization"] = f"Bearer {self.target.token}"
         remaining = max(self.deadline - time.monotonic(), 0.0)
+        keys = list(queries)
+        # Pages land here as they arrive, so a read cut short still yields what it got.
+        received: dict[str, list[JsonObject]] = {key: [] for key in keys}
         async with httpx.AsyncClient(
             headers=headers,
             timeout=httpx.Timeout(remaining or 0.001),
@@ -164,8 +173,10 @@ class FhirReader:
             transport=self._transport,
             trust_env=False,  # proxies from the environment must not see the token
         ) as client:
-            keys = list(queries)
-            tasks = [asyncio.ensure_future(self._read_query(client, queries[k])) for k in keys]
+            tasks = [
+                asyncio.ensure_future(self._read_query(client, queries[k], received[k]))
+                for k in keys
+            ]
             if not tasks:
                 return {}
             _, pending = await asyncio.wait(tasks, timeout=remaining)
@@ -175,18 +186,20 @@ class FhirReader:
         out: dict[str, list[JsonObject] | FhirFetchError] = {}
         for key, task in zip(keys, tasks, strict=True):
             if task.cancelled():
-                out[key] = FhirFetchError("deadline")
+                out[key] = FhirFetchError("deadline", received[key])
             elif (exc := task.exception()) is not None:
-                out[key] = exc if isinstance(exc, FhirFetchError) else FhirFetchError(_reason(exc))
+                reason = exc.reason if isinstance(exc, FhirFetchError) else _reason(exc)
+                out[key] = FhirFetchError(reason, received[key])
             else:
                 out[key] = task.result()
         return out
 
-    async def _read_query(self, client: httpx.AsyncClient, query: str) -> list[JsonObject]:
+    async def _read_query(
+        self, client: httpx.AsyncClient, query: str, resources: list[JsonObject]
+    ) -> list[JsonObject]:
         # Absolute URLs are next-page links a client sent; _get checks they are ours.
         absolute = query.startswith(("https://", "http://"))
         url: str | None = query if absolute else f"{self.target.base}/{query.lstrip('/')}"
-        resources: list[JsonObject] = []
         pages = 0
         while url is not None:
             pages += 1
@@ -242,7 +255,7 @@ class FhirReader:
                 if response.status_code in (404, 410):
                     return None
                 if response.status_code != 200:
-                    raise FhirFetchError(f"http-{response.status_code}")
+                    raise FhirFetchError(http_reason(response.status_code))
                 raw = await self._read_capped(response)
             return _parse(raw)
         raise FhirFetchError("too-many-redirects")
@@ -269,6 +282,16 @@ def _parse(raw: bytes) -> JsonObject:
     if not isinstance(body, dict):
         raise FhirFetchError("not-a-resource")
     return body
+
+
+def http_reason(status: int) -> str:
+    """A failure category for an HTTP status: common ones by number, the rest by class.
+
+    The status comes from a remote server, and reasons become metric labels: bounded.
+    """
+    if status in KNOWN_STATUSES:
+        return f"http-{status}"
+    return f"http-{status // 100}xx" if 100 <= status < 600 else "http-other"
 
 
 def _reason(exc: BaseException) -> str:

@@ -28,6 +28,7 @@ ALLOWED_FIELDS = frozenset(
         "indicators",
         "prefetch",
         "prefetch_failures",
+        "prefetch_incomplete",
         "resource_count",
         "invalid_resources",
         "reason",

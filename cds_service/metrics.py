@@ -41,6 +41,7 @@ class Metrics:
     cards: Counter
     prefetch: Counter
     fetch_failures: Counter
+    incomplete: Counter
     auth_failures: Counter
     feedback: Counter
     render: Callable[[CollectorRegistry], bytes]
@@ -110,8 +111,16 @@ def _build() -> Metrics:
         ),
         fetch_failures=prom.Counter(
             "cds_prefetch_fetch_failures",
-            "Failed fhirServer reads, by reason (calls that end in 412 are not counted here).",
-            ["service", "reason"],
+            "Prefetch keys that could not be read from fhirServer, by key and cause "
+            "(fhir-server-not-allowlisted, timeout, http-401, ...), calls ending in 412 included.",
+            ["service", "key", "reason"],
+            registry=own,
+        ),
+        incomplete=prom.Counter(
+            "cds_prefetch_incomplete_keys",
+            "Prefetch keys used with records known to be missing (pages that could not be "
+            "fetched), by key and cause.",
+            ["service", "key", "reason"],
             registry=own,
         ),
         auth_failures=prom.Counter(
@@ -141,6 +150,9 @@ def _observe(metrics: Metrics, runtime: Runtime, response: Response) -> None:
     outcome: Outcome | None = g.get("outcome")
     if outcome is not None:
         _count_outcome(metrics, outcome)
+    elif (causes := g.get("prefetch_causes")) is not None:  # a 412
+        for key, reason in causes.items():
+            metrics.fetch_failures.labels(service, key, reason).inc()
     feedback = g.get("feedback_body")
     if feedback is not None and response.status_code == 200 and runtime.pipeline.store:
         items = [(item["card"], item["outcome"]) for item in feedback["feedback"]]
@@ -161,8 +173,10 @@ def _count_outcome(metrics: Metrics, outcome: Outcome) -> None:
     service = outcome.service_id
     for result, count in outcome.stats.counts.items():
         metrics.prefetch.labels(service, result).inc(count)
-    for reason, count in outcome.stats.failures.items():
-        metrics.fetch_failures.labels(service, reason).inc(count)
+    for key, reason in outcome.stats.failures.items():
+        metrics.fetch_failures.labels(service, key, reason).inc()
+    for key, reason in outcome.stats.incomplete.items():
+        metrics.incomplete.labels(service, key, reason).inc()
     for issued in outcome.issued:
         for rule in issued.rule_ids or (UNKNOWN,):
             metrics.cards.labels(service, rule, issued.card.indicator).inc()

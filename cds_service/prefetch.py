@@ -4,6 +4,10 @@ Per declared key: a value sent is used as sent; `null` means no data exists and 
 refetched; a missing key, an OperationOutcome, or a Bundle with pages we were not sent is
 fetched from `fhirServer` (allowlisted only, concurrently, under one deadline). A required key
 that still cannot be had is a 412 (the spec's SHALL); an optional one is marked unavailable.
+
+Pages a client sent are never dropped: when the rest cannot be fetched, the key keeps what was
+sent (and any pages read since) and is marked incomplete, so no rule concludes from a record's
+absence in it. Every failure is counted by key and cause, and a 412 names the cause.
 """
 
 from __future__ import annotations
@@ -34,14 +38,54 @@ from hooks.fhirdata import JsonObject, KeyStatus, PrefetchValue, ResourceSet
 from hooks.registry import TOKEN, ReferenceFollow, ServiceSpec
 
 FHIR_ID_RE = re.compile(FHIR_ID)
+REFERENCES = "_references"  # the key under which followed references are kept and counted
+
+
+# What a 412 says about each cause; never the submitted URL or token.
+CAUSES = {
+    "no-fhir-server": "the request has no fhirServer to fetch it from",
+    "fhir-server-malformed": "fhirServer carries credentials, a query, a fragment or dot segments",
+    "fhir-server-not-https": "fhirServer is not https (plain http is allowed only on loopback "
+    "with CDS_FHIR_ALLOW_LOOPBACK_HTTP)",
+    "fhir-server-not-allowlisted": "fhirServer is not on CDS_FHIR_ALLOWLIST",
+    "unrenderable": "its query needs a context value this call does not have",
+    "deadline": "the FHIR server did not answer within CDS_PREFETCH_DEADLINE_SECONDS",
+    "timeout": "the FHIR server did not answer within CDS_PREFETCH_DEADLINE_SECONDS",
+    "connect-error": "the FHIR server could not be reached",
+    "http-401": "the FHIR server refused the fhirAuthorization token (HTTP 401)",
+    "http-403": "the FHIR server forbade the read (HTTP 403)",
+    "response-too-large": "a FHIR response exceeded CDS_FHIR_MAX_RESPONSE_BYTES",
+    "too-many-pages": "the search has more than CDS_FHIR_MAX_PAGES pages",
+    "too-many-redirects": "the FHIR server redirected too many times",
+    "url-off-server": "the FHIR server redirected outside fhirServer",
+    "next-link-off-server": "a next link points outside fhirServer",
+    "url-dot-segments": "a next link or redirect holds dot segments",
+    "invalid-json": "the FHIR server did not answer with JSON",
+    "not-a-resource": "the FHIR server did not answer with a FHIR resource",
+    "server-operation-outcome": "the FHIR server answered with an OperationOutcome",
+}
+
+
+def describe(cause: str) -> str:
+    """A 412 diagnostic for one cause: a fixed sentence and the cause's code."""
+    if cause.startswith("http-") and cause not in CAUSES:
+        text = f"the FHIR server answered HTTP {cause.removeprefix('http-')}"
+    else:
+        text = CAUSES.get(cause, "the FHIR read failed")
+    return f"{text} ({cause})"
 
 
 @dataclass
 class PrefetchStats:
-    """Counts for logs and metrics; never values."""
+    """Counts for logs and metrics; never values.
+
+    `failures` maps each declared key (or `_references`) that could not be read in full to
+    its cause; `incomplete` maps each key used with records known to be missing to its cause.
+    """
 
     counts: Counter[str] = field(default_factory=Counter)
-    failures: Counter[str] = field(default_factory=Counter)
+    failures: dict[str, str] = field(default_factory=dict)
+    incomplete: dict[str, str] = field(default_factory=dict)
     resources: int = 0
 
 
@@ -85,8 +129,8 @@ def resolve_prefetch(
         fetched = _fetch(target, plan.fetch, settings, deadline, transport)
         _merge(spec, plan, fetched, stats)
     _check_size(plan.values, settings, stats)
-    if spec.follow and target is not None:
-        _follow_references(spec.follow, plan.values, target, settings, deadline, transport)
+    if spec.follow and isinstance(target, FhirTarget):
+        _follow_references(spec.follow, plan.values, target, settings, deadline, transport, stats)
         _check_size(plan.values, settings, stats)
     return ResourceSet(plan.values), stats
 
@@ -111,10 +155,15 @@ def _plan(
                     details=[f"prefetch.{key}: expected a FHIR resource or null"],
                 )
             if value["resourceType"] != "OperationOutcome":
-                resources, next_url = _unpack_sent(value)
+                resources, next_url, short = _unpack_sent(value)
                 if next_url is None:
-                    plan.values[key] = PrefetchValue(KeyStatus.PREFETCHED, tuple(resources))
+                    plan.values[key] = PrefetchValue(
+                        KeyStatus.PREFETCHED, tuple(resources), complete=not short
+                    )
                     stats.counts["hit"] += 1
+                    if short:
+                        stats.counts["incomplete"] += 1
+                        stats.incomplete[key] = "bundle-total-exceeds-entries"
                     continue
                 plan.seed[key] = resources
                 plan.fetch[key] = next_url
@@ -130,17 +179,22 @@ def _plan(
     return plan
 
 
-def _unpack_sent(value: JsonObject) -> tuple[list[JsonObject], str | None]:
+def _unpack_sent(value: JsonObject) -> tuple[list[JsonObject], str | None, bool]:
+    """Resources, the next-page URL, and whether the Bundle says it holds fewer than match."""
     if value["resourceType"] != "Bundle":
-        return [value], None
+        return [value], None, False
     # Client-sent JSON: `entry`, `link` and `search` may be any type (found by test_fuzz.py).
-    resources = [
-        entry["resource"]
-        for entry in _array(value.get("entry"))
-        if isinstance(entry, dict)
-        and isinstance(entry.get("resource"), dict)
-        and not (isinstance(entry.get("search"), dict) and entry["search"].get("mode") == "outcome")
-    ]
+    resources: list[JsonObject] = []
+    matches = 0
+    for entry in _array(value.get("entry")):
+        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+            continue
+        search = entry.get("search")
+        mode = search.get("mode") if isinstance(search, dict) else None
+        if mode == "outcome":
+            continue
+        resources.append(entry["resource"])
+        matches += mode in (None, "match")
     next_url = next(
         (
             link.get("url")
@@ -149,34 +203,40 @@ def _unpack_sent(value: JsonObject) -> tuple[list[JsonObject], str | None]:
         ),
         None,
     )
-    return resources, next_url if isinstance(next_url, str) else None
+    # A searchset's `total` counts every match; with no next link, more matches than entries
+    # means the client cut the set short (e.g. one page, the link dropped).
+    total = value.get("total")
+    short = type(total) is int and total > matches
+    return resources, next_url if isinstance(next_url, str) else None, short
 
 
 def _array(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _target(request: HookRequest, settings: Settings) -> FhirTarget | None:
+def _target(request: HookRequest, settings: Settings) -> FhirTarget | FhirFetchError:
+    """The fhirServer to call, or why none may be (it is then never contacted)."""
     if request.fhir_base is None:
-        return None
+        return FhirFetchError("no-fhir-server")
     token = request.fhir_authorization.access_token if request.fhir_authorization else None
     try:
         return allowed_target(
             request.fhir_base, token, settings.FHIR_ALLOWLIST, settings.FHIR_ALLOW_LOOPBACK_HTTP
         )
-    except FhirFetchError:
-        return None  # never contacted; required keys become a 412 below
+    except FhirFetchError as refused:
+        return refused
 
 
 def _fetch(
-    target: FhirTarget | None,
+    target: FhirTarget | FhirFetchError | None,
     queries: Mapping[str, str],
     settings: Settings,
     deadline: float,
     transport: httpx.AsyncBaseTransport | None,
 ) -> dict[str, list[JsonObject] | FhirFetchError]:
-    if target is None:
-        return {key: FhirFetchError("no-usable-fhir-server") for key in queries}
+    if not isinstance(target, FhirTarget):
+        reason = target.reason if target is not None else "no-fhir-server"
+        return {key: FhirFetchError(reason) for key in queries}
     limits = FhirLimits(settings.FHIR_MAX_PAGES, settings.FHIR_MAX_RESPONSE_BYTES)
     reader = FhirReader(target, limits, deadline, transport)
     return asyncio.run(reader.read_all(queries))
@@ -188,31 +248,43 @@ def _merge(
     fetched: Mapping[str, list[JsonObject] | FhirFetchError],
     stats: PrefetchStats,
 ) -> None:
-    missing: list[str] = []
+    missing: dict[str, str] = {}
     for key in plan.fetch:
         result = fetched[key]
         if isinstance(result, FhirFetchError):
-            stats.failures[result.reason] += 1
-            if spec.prefetch[key].required:
-                missing.append(key)
+            stats.failures[key] = result.reason
+            if key in plan.seed:
+                # The client sent the first page(s): keep them, and say the set is partial.
+                resources = plan.seed[key] + result.partial
+                plan.values[key] = PrefetchValue(
+                    KeyStatus.PREFETCHED, tuple(resources), complete=False
+                )
+                stats.counts["incomplete"] += 1
+                stats.incomplete[key] = result.reason
+            elif spec.prefetch[key].required:
+                missing[key] = result.reason
             else:
                 plan.values[key] = PrefetchValue(KeyStatus.UNAVAILABLE)
             continue
         resources = plan.seed.get(key, []) + result
         plan.values[key] = PrefetchValue(KeyStatus.FETCHED, tuple(resources))
         stats.counts["fallback"] += 1
-    unrendered = [key for key, p in spec.prefetch.items() if p.required and key not in plan.values]
-    missing.extend(key for key in unrendered if key not in missing)
     for key, p in spec.prefetch.items():
-        if not p.required and key not in plan.values:
+        if key in plan.values or key in missing:
+            continue
+        if p.required:
+            missing[key] = stats.failures[key] = "unrenderable"
+        else:
             plan.values[key] = PrefetchValue(KeyStatus.UNAVAILABLE)
     if missing:
         raise PreconditionFailed(
             "required prefetch data could not be obtained",
             details=[
-                f"prefetch key {key!r} was not sent and could not be fetched"
+                f"prefetch key {key!r} was not sent and could not be fetched: "
+                f"{describe(missing[key])}"
                 for key in sorted(missing)
             ],
+            causes=stats.failures,
         )
 
 
@@ -234,6 +306,7 @@ def _follow_references(
     settings: Settings,
     deadline: float,
     transport: httpx.AsyncBaseTransport | None,
+    stats: PrefetchStats,
 ) -> None:
     """Fetch referenced resources (e.g. Medication) the client did not include."""
     present = {
@@ -255,10 +328,14 @@ def _follow_references(
     if not wanted or time.monotonic() >= deadline:
         return
     results = _fetch(target, {ref: ref for ref in sorted(wanted)}, settings, deadline, transport)
+    failed = [r.reason for r in results.values() if isinstance(r, FhirFetchError)]
+    if failed:
+        # References are client data: they are counted under one fixed key, never named.
+        stats.failures[REFERENCES] = failed[0]
     found = tuple(r for result in results.values() if isinstance(result, list) for r in result)
     if found:
         # Unresolvable references stay unresolved; the rules fall back to the reference display.
-        values["_references"] = PrefetchValue(KeyStatus.FETCHED, found)
+        values[REFERENCES] = PrefetchValue(KeyStatus.FETCHED, found)
 
 
 def _is_relative(reference: str, target_type: str) -> bool:

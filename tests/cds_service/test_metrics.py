@@ -200,7 +200,10 @@ def test_prefetch_results_and_fetch_failures_are_counted(probe_app: Flask) -> No
     assert changed(before, scrape(client), "cds_prefetch") == {
         ("cds_prefetch_keys_total", (("result", "hit"), service)): 1.0,
         ("cds_prefetch_keys_total", (("result", "miss"), service)): 1.0,
-        ("cds_prefetch_fetch_failures_total", (("reason", "no-usable-fhir-server"), service)): 1.0,
+        (
+            "cds_prefetch_fetch_failures_total",
+            (("key", "notes"), ("reason", "fhir-server-not-allowlisted"), service),
+        ): 1.0,
     }
 
 

@@ -262,7 +262,10 @@ def test_a_server_error_on_a_required_key_is_412_naming_it(tmp_path: Path) -> No
 
     assert response.status_code == 412
     diagnostics = [i["diagnostics"] for i in response.get_json()["issue"]]
-    assert diagnostics == ["prefetch key 'labs' was not sent and could not be fetched"]
+    assert diagnostics == [
+        "prefetch key 'labs' was not sent and could not be fetched: "
+        "the FHIR server answered HTTP 500 (http-500)"
+    ]
 
 
 def test_too_many_resources_is_413(tmp_path: Path) -> None:
