@@ -5,11 +5,12 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-# Embedded defaults for a tester's local server: auth off (loud warning), loopback FHIR allowed.
-RUN_ENV := CDS_AUTH=off \
-	CDS_PUBLIC_BASE_URL=http://$(HOST):$(PORT) \
-	CDS_FHIR_ALLOWLIST='["http://127.0.0.1","http://localhost"]' \
-	CDS_FHIR_ALLOW_LOOPBACK_HTTP=true
+# Embedded defaults for a tester's local server: auth off (loud warning), and a FHIR server on
+# any loopback port allowed. Each is only a default: the environment or `make run VAR=...` wins.
+run: export CDS_AUTH ?= off
+run: export CDS_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+run: export CDS_FHIR_ALLOWLIST ?= ["http://127.0.0.1:*","http://localhost:*","http://[::1]:*"]
+run: export CDS_FHIR_ALLOW_LOOPBACK_HTTP ?= true
 
 .PHONY: run test install install-test lock lint typecheck bench bench-tools clean
 
@@ -47,8 +48,8 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 run: install
-	$(RUN_ENV) $(BIN)/cds-service db upgrade
-	$(RUN_ENV) $(BIN)/cds-service serve --host $(HOST) --port $(PORT)
+	$(BIN)/cds-service db upgrade
+	$(BIN)/cds-service serve --host $(HOST) --port $(PORT)
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -99,6 +99,12 @@ def has_dot_segments(url: str) -> bool:
     return any(segment.split(";", 1)[0] in (".", "..") for segment in segments)
 
 
+def any_loopback_port(base: str) -> bool:
+    """True for an allowlist entry such as `http://127.0.0.1:*`: a loopback host, any port."""
+    parts = urlsplit(base)
+    return parts.netloc.endswith(":*") and is_loopback(parts.hostname or "")
+
+
 def _origin(url: str) -> tuple[str, str, int] | None:
     parts = urlsplit(url)
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
@@ -110,10 +116,17 @@ def _origin(url: str) -> tuple[str, str, int] | None:
     return parts.scheme, parts.hostname.lower(), port
 
 
-def _under(url: str, base: str) -> bool:
+def _under(url: str, base: str, *, any_port: bool = False) -> bool:
+    """`url` lies under `base`; with `any_port`, a `:*` loopback base matches every port."""
     if has_dot_segments(url) or has_dot_segments(base):
         return False
-    origin, base_origin = _origin(url), _origin(base)
+    origin = _origin(url)
+    base_origin: tuple[str, str, int] | None
+    if any_port and any_loopback_port(base):
+        wild = urlsplit(base)
+        base_origin = (wild.scheme, (wild.hostname or "").lower(), origin[2] if origin else 0)
+    else:
+        base_origin = _origin(base)
     if origin is None or origin != base_origin:
         return False
     path, base_path = urlsplit(url).path, urlsplit(base).path.rstrip("/")
@@ -134,7 +147,8 @@ def allowed_target(
         parts.scheme == "http" and allow_loopback_http and is_loopback(host)
     ):
         raise ServerNotAllowed("fhir-server-not-https")
-    if not any(_under(fhir_server, base) for base in allowlist):
+    # `:*` (any port) entries are a local-testing allowance: honoured only in that mode.
+    if not any(_under(fhir_server, base, any_port=allow_loopback_http) for base in allowlist):
         raise ServerNotAllowed("fhir-server-not-allowlisted")
     return FhirTarget(base=fhir_server.rstrip("/"), token=token)
 

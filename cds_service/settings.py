@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from cds_service.fhir_client import any_loopback_port
 from hooks.knowledge import DEFAULT_DIR as DEFAULT_KNOWLEDGE_DIR
 
 # Variables with this prefix belong to the test suite (e.g. CDS_TEST_DATABASE_URL), not the app.
@@ -134,6 +135,13 @@ class Settings(BaseModel):
                 raise ValueError(f"{url!r} is not an absolute http(s) base URL")
             if parts.query or parts.fragment or parts.username:
                 raise ValueError(f"{url!r} must not carry a query, fragment or credentials")
+            if parts.netloc.endswith(":*") and not any_loopback_port(url):
+                raise ValueError(f"{url!r}: a port of * is allowed only on a loopback host")
+            if not parts.netloc.endswith(":*"):
+                try:
+                    _ = parts.port
+                except ValueError:
+                    raise ValueError(f"{url!r} has an invalid port") from None
         return [url.rstrip("/") for url in value]
 
     @field_validator("JWT_ALGORITHMS")
@@ -152,6 +160,16 @@ class Settings(BaseModel):
         if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _any_port_only_for_local_testing(self) -> Settings:
+        wild = [url for url in self.FHIR_ALLOWLIST if any_loopback_port(url)]
+        if wild and not self.FHIR_ALLOW_LOOPBACK_HTTP:
+            raise ValueError(
+                "CDS_FHIR_ALLOWLIST: loopback entries with port * need "
+                "CDS_FHIR_ALLOW_LOOPBACK_HTTP=true (local testing only)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _jwt_needs_base_url(self) -> Settings:

@@ -113,3 +113,34 @@ def test_without_a_fixed_clock_the_rules_use_the_real_time(tmp_path: Path) -> No
 def test_an_unparseable_clock_stops_start_up() -> None:
     with pytest.raises(ConfigError, match="CDS_CLOCK"):
         load_settings({"CLOCK": "last tuesday"})
+
+
+@pytest.mark.parametrize(
+    "entry", ["https://ehr.example.org:*/fhir", "http://10.0.0.1:*", "http://localhost:x"]
+)
+def test_a_port_wildcard_is_only_for_loopback_hosts(entry: str) -> None:
+    with pytest.raises(ConfigError, match="CDS_FHIR_ALLOWLIST"):
+        load_settings({"FHIR_ALLOWLIST": [entry], "FHIR_ALLOW_LOOPBACK_HTTP": True})
+
+
+def test_a_loopback_port_wildcard_needs_the_local_testing_mode() -> None:
+    with pytest.raises(ConfigError, match="CDS_FHIR_ALLOW_LOOPBACK_HTTP"):
+        load_settings({"FHIR_ALLOWLIST": ["http://127.0.0.1:*"]})
+
+
+def test_without_the_wildcard_a_loopback_entry_still_means_one_port() -> None:
+    from cds_service.fhir_client import ServerNotAllowed, allowed_target
+
+    allowlist = load_settings(
+        {"FHIR_ALLOWLIST": ["http://127.0.0.1"], "FHIR_ALLOW_LOOPBACK_HTTP": True}
+    ).FHIR_ALLOWLIST
+
+    with pytest.raises(ServerNotAllowed):
+        allowed_target("http://127.0.0.1:8081/fhir", None, allowlist, True)
+
+
+def test_a_port_wildcard_is_ignored_outside_the_local_testing_mode() -> None:
+    from cds_service.fhir_client import ServerNotAllowed, allowed_target
+
+    with pytest.raises(ServerNotAllowed):
+        allowed_target("https://127.0.0.1:8443/fhir", None, ["https://127.0.0.1:*"], False)
