@@ -7,6 +7,7 @@ never follow redirects; the cache honours Cache-Control max-age within configure
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -202,19 +203,19 @@ class JwksCache:
 def fetch_jwks(
     url: str, *, timeout: float, max_bytes: int
 ) -> tuple[dict[str, VerificationKey], str | None]:
-    """GET a JWK Set: no redirects, no proxies from the environment, capped size and time."""
+    """GET a JWK Set: no redirects, no proxies from the environment, capped size and time.
+
+    `timeout` bounds the whole exchange, connect to last byte: httpx's own timeouts apply per
+    read, so a server sending its headers a byte at a time could hold a worker indefinitely.
+    """
     if not key_url_allowed(url):
         raise JwksFetchError("url-not-allowed")
-    deadline = time.monotonic() + timeout
     try:
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
-            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
-        ):
-            if response.status_code != 200:
-                raise JwksFetchError(f"http-{response.status_code}")
-            raw = _read_capped(response, max_bytes, deadline)
-            cache_control = response.headers.get("cache-control")
+        raw, cache_control = asyncio.run(
+            asyncio.wait_for(_get(url, timeout=timeout, max_bytes=max_bytes), timeout)
+        )
+    except TimeoutError as exc:
+        raise JwksFetchError("timeout") from exc
     except httpx.TimeoutException as exc:
         raise JwksFetchError("timeout") from exc
     except httpx.HTTPError as exc:
@@ -228,17 +229,21 @@ def fetch_jwks(
     return keys, cache_control
 
 
-def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise JwksFetchError("too-large")
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > max_bytes:
+async def _get(url: str, *, timeout: float, max_bytes: int) -> tuple[bytes, str | None]:
+    async with (
+        httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+        client.stream("GET", url, headers={"Accept": "application/json"}) as response,
+    ):
+        if response.status_code != 200:
+            raise JwksFetchError(f"http-{response.status_code}")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
             raise JwksFetchError("too-large")
-        if time.monotonic() > deadline:  # httpx timeouts are per read; this bounds the total
-            raise JwksFetchError("timeout")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise JwksFetchError("too-large")
+            chunks.append(chunk)
+        return b"".join(chunks), response.headers.get("cache-control")

@@ -23,6 +23,7 @@ from tests.cds_service.auth_support import (
     rs384,
     write_issuers,
 )
+from tests.conftest import log_lines
 
 ISS = "https://ehr.example.org"
 
@@ -248,3 +249,70 @@ def test_jwks_parsing_drops_symmetric_private_duplicate_and_encryption_keys() ->
     }
 
     assert list(parse_jwks(document)) == ["good"]
+
+
+class DribblingServer:
+    """Answers one byte every `interval` seconds: every read succeeds, the answer never ends."""
+
+    def __init__(self, body: bytes, interval: float = 0.2) -> None:
+        import socket
+        import threading
+
+        self.body = body
+        self.interval = interval
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.closed = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/jwks.json"
+
+    def _serve(self) -> None:
+        import time
+
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(self.body)}\r\n"
+                for byte in head.encode() + b"X-Pad: " + b"a" * 200 + b"\r\n\r\n" + self.body:
+                    if self.closed.is_set():
+                        return
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        break
+                    time.sleep(self.interval)
+
+    def __enter__(self) -> DribblingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closed.set()
+        self.sock.close()
+
+
+def test_a_jwks_server_sending_its_headers_slowly_is_cut_off_at_the_deadline(
+    tmp_path: Path, key: SigningKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Regression: httpx's timeouts are per read, so a byte every 0.2 s held a worker for
+    # minutes despite CDS_JWKS_TIMEOUT_SECONDS=2.
+    import json
+    import time
+
+    with DribblingServer(json.dumps(jwks(key)).encode()) as slow:
+        path = write_issuers(tmp_path, {"iss": ISS, "jwks_url": slow.url})
+        app = jwt_app(tmp_path, path, JWKS_TIMEOUT_SECONDS=1)
+        started = time.monotonic()
+        answer = status(app, key)
+        elapsed = time.monotonic() - started
+
+    assert answer == 401
+    assert elapsed < 2.0
+    assert request_reasons(caplog) == ["jwks-unavailable"]
+    assert '"reason":"timeout"' in log_lines(caplog)
