@@ -213,6 +213,11 @@ def _init_request_log(app: Flask) -> None:
                 prefetch_failures=outcome.stats.failures or None,
                 prefetch_incomplete=outcome.stats.incomplete or None,
                 resource_count=outcome.stats.resources,
+                invalid_resources={
+                    f"{kind}/{reason}": count
+                    for (kind, reason), count in outcome.stats.unreadable.items()
+                }
+                or None,
             )
         elif g.get("prefetch_causes"):  # a 412: why, per key
             fields["prefetch_failures"] = g.prefetch_causes

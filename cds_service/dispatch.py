@@ -125,6 +125,7 @@ class Pipeline:
             knowledge=self.registry.knowledge,
         )
         assessment = spec(call)
+        stats.unreadable = data.unreadable()
         patient_key = _patient_key(context)
         issued = self.render_cards(assessment, patient_key) if assessment.findings else []
         if self.store is not None and issued:

@@ -42,6 +42,7 @@ class Metrics:
     prefetch: Counter
     fetch_failures: Counter
     incomplete: Counter
+    unreadable: Counter
     auth_failures: Counter
     feedback: Counter
     render: Callable[[CollectorRegistry], bytes]
@@ -123,6 +124,13 @@ def _build() -> Metrics:
             ["service", "key", "reason"],
             registry=own,
         ),
+        unreadable=prom.Counter(
+            "cds_prefetch_unreadable_resources",
+            "Resources skipped because they could not be read (malformed JSON types, or "
+            "failing FHIR R4B validation), by resource type and reason.",
+            ["service", "resource_type", "reason"],
+            registry=own,
+        ),
         auth_failures=prom.Counter(
             "cds_auth_failures", "Rejected callers by reason.", ["reason"], registry=own
         ),
@@ -177,6 +185,8 @@ def _count_outcome(metrics: Metrics, outcome: Outcome) -> None:
         metrics.fetch_failures.labels(service, key, reason).inc()
     for key, reason in outcome.stats.incomplete.items():
         metrics.incomplete.labels(service, key, reason).inc()
+    for (kind, reason), count in outcome.stats.unreadable.items():
+        metrics.unreadable.labels(service, kind, reason).inc(count)
     for issued in outcome.issued:
         for rule in issued.rule_ids or (UNKNOWN,):
             metrics.cards.labels(service, rule, issued.card.indicator).inc()

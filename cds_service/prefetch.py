@@ -80,13 +80,16 @@ class PrefetchStats:
     """Counts for logs and metrics; never values.
 
     `failures` maps each declared key (or `_references`) that could not be read in full to
-    its cause; `incomplete` maps each key used with records known to be missing to its cause.
+    its cause; `incomplete` maps each key used with records known to be missing to its cause;
+    `unreadable` counts the resources skipped because they could not be read.
     """
 
     counts: Counter[str] = field(default_factory=Counter)
     failures: dict[str, str] = field(default_factory=dict)
     incomplete: dict[str, str] = field(default_factory=dict)
     resources: int = 0
+    # Resources skipped as unreadable, by (resource type, reason); filled after the rules ran.
+    unreadable: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

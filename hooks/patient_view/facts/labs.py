@@ -15,7 +15,7 @@ from typing import Any
 
 from fhir.resources.R4B.observation import Observation
 
-from hooks.fhirdata import JsonObject, ResourceSet
+from hooks.fhirdata import JsonObject, ResourceSet, Unreadable, malformed_concept
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.schema import Analyte
@@ -248,10 +248,16 @@ def _candidates(
     valid = set(kb.labs.valid_statuses)
     per_analyte: dict[str, list[tuple[datetime, int, JsonObject]]] = {}
     for order, raw in enumerate(data.raw("Observation")):
-        if raw.get("status") not in valid or not isinstance(raw.get("valueQuantity"), dict):
+        status = raw.get("status")
+        if type(status) is not str and status is not None:
+            data.skip(raw, "Observation", Unreadable.MALFORMED)  # e.g. a list: unhashable
+            continue
+        if status not in valid or not isinstance(raw.get("valueQuantity"), dict):
             continue
         analyte = _raw_analyte(raw, loinc_system, table)
         if analyte is None:
+            if malformed_concept(raw.get("code")):
+                data.skip(raw, "Observation", Unreadable.MALFORMED)
             continue
         when = _raw_when(raw)
         if when is None or when > as_of + CLOCK_SKEW:
@@ -266,11 +272,12 @@ def _candidates(
 def _raw_analyte(raw: JsonObject, system: str, table: Mapping[str, str]) -> str | None:
     """The analyte of a raw Observation's LOINC code; inlined because it runs per Observation."""
     code = raw.get("code")
-    if type(code) is not dict:
+    if type(code) is not dict or type(codings := code.get("coding")) is not list:
         return None
-    for coding in code.get("coding") or ():
+    for coding in codings:
         if type(coding) is dict and coding.get("system") == system:
-            analyte = table.get(coding.get("code"))  # type: ignore[arg-type]
+            value = coding.get("code")
+            analyte = table.get(value) if type(value) is str else None
             if analyte is not None:
                 return analyte
     return None

@@ -9,9 +9,16 @@ from datetime import UTC, date, datetime, timedelta
 
 
 def instant(value: object) -> datetime | None:
-    """A FHIR date, dateTime or instant as aware UTC; naive times are read as UTC."""
+    """A FHIR date, dateTime or instant as aware UTC; naive times are read as UTC.
+
+    None when the instant falls outside the years 1-9999 once moved to UTC (for example
+    `0001-01-01T00:00:00+14:00`): such a date cannot be placed, so it is treated as unknown.
+    """
     if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        except OverflowError:
+            return None
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return None
