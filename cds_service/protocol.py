@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
     BeforeValidator,
@@ -21,7 +22,25 @@ from pydantic import (
     model_validator,
 )
 
-from cards.model import Coding, JsonObject, NonEmpty, WireModel
+from cards.model import JsonObject, NonEmpty, WireModel
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; SQLite can. Refuse it here, for both, naming the field.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    return value
+
+
+# Column widths of the card ledger and feedback tables (cds_service/store.py): a value that
+# would not fit is a 400 naming the field, on SQLite as on PostgreSQL.
+ID_CHARS = 256
+SYSTEM_CHARS = 1024
+TEXT_CHARS = 10_000  # display and comment are unbounded text columns; this is abuse control
+NoNul = AfterValidator(_no_nul)
+StoredId = Annotated[str, StringConstraints(min_length=1, max_length=ID_CHARS), NoNul]
+StoredSystem = Annotated[str, StringConstraints(min_length=1, max_length=SYSTEM_CHARS), NoNul]
+StoredText = Annotated[str, StringConstraints(max_length=TEXT_CHARS), NoNul]
 
 # RFC 3339 date-time, as the API document's `format: date-time` says: seconds and an offset.
 RFC3339 = re.compile(
@@ -84,7 +103,7 @@ class HookRequest(RequestModel):
     )
 
     hook: NonEmpty
-    hook_instance: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    hook_instance: StoredId
     fhir_server: AnyHttpUrl | None = None
     fhir_authorization: FhirAuthorization | None = None
     context: JsonObject
@@ -126,14 +145,22 @@ class Discovery(WireModel):
 class AcceptedSuggestion(RequestModel):
     """The uuid of a suggestion the user accepted."""
 
-    id: NonEmpty
+    id: StoredId
+
+
+class FeedbackCoding(RequestModel):
+    """The override reason chosen (a CDS Hooks Coding), sized to its columns."""
+
+    code: StoredId
+    system: StoredSystem
+    display: Annotated[StoredText, StringConstraints(min_length=1)] | None = None
 
 
 class OverrideReasonFeedback(RequestModel):
     """Why a card was overridden: the chosen reason and/or a free-text comment."""
 
-    reason: Coding | None = None
-    user_comment: str | None = None
+    reason: FeedbackCoding | None = None
+    user_comment: StoredText | None = None
 
 
 class FeedbackItem(RequestModel):
@@ -150,7 +177,7 @@ class FeedbackItem(RequestModel):
         }
     )
 
-    card: NonEmpty
+    card: StoredId
     outcome: Literal["accepted", "overridden"]
     accepted_suggestions: list[AcceptedSuggestion] | None = None
     override_reason: OverrideReasonFeedback | None = None
@@ -180,7 +207,12 @@ class FeedbackRequest(RequestModel):
 
 
 class FeedbackReceipt(WireModel):
-    """Our answer to feedback (the spec defines none): what was stored, what was unknown."""
+    """Our answer to feedback (the spec defines none): what is stored, what was unknown.
+
+    `stored` counts every entry, all stored once this is sent; `duplicates` says how many
+    were already stored (a retry after a lost response), and were not stored again.
+    """
 
     stored: int
+    duplicates: int | None = None
     unknown_cards: list[str] | None = None

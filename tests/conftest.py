@@ -109,3 +109,20 @@ def postgres_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that takes this runs on SQLite and on PostgreSQL (skipped where absent)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cds.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def db_app(tmp_path: Path, database_url: str) -> Iterator[Flask]:
+    """A migrated app on `database_url` (a server database needs the shared salt)."""
+    app = make_app(tmp_path, DATABASE_URL=database_url, PATIENT_HASH_SALT="test-salt")
+    yield app
+    app.extensions["cds"].pipeline.store.engine.dispose()
