@@ -26,12 +26,14 @@ from cds_service.errors import (
     CdsError,
     InternalError,
     PreconditionFailed,
+    ServiceUnavailable,
     Unauthorized,
     from_http_status,
 )
 from cds_service.headers import init_headers
 from cds_service.logs import configure_logging, log_event
 from cds_service.metrics import init_metrics
+from cds_service.migrate import head_revision
 from cds_service.runtime import Runtime, json_response
 from cds_service.settings import ConfigError, Settings, load_settings
 from cds_service.store import Store, default_database_url, make_engine
@@ -139,7 +141,8 @@ def _make_store(settings: Settings, instance_path: Path) -> Store:
     else:
         # Replicas sharing a server database must share the salt, or ledger joins break.
         raise ConfigError("CDS_PATIENT_HASH_SALT is required with a server database")
-    return Store(make_engine(url), salt)
+    timeout = settings.DATABASE_TIMEOUT_SECONDS
+    return Store(make_engine(url, timeout), salt, timeout=timeout, schema_head=head_revision())
 
 
 def _instance_salt(instance_path: Path) -> bytes:
@@ -258,6 +261,8 @@ def _init_error_handlers(app: Flask) -> None:
         )
         if exc.status == 405:
             response.headers["Allow"] = "GET, POST, OPTIONS"
+        if isinstance(exc, ServiceUnavailable) and exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     @app.errorhandler(HTTPException)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from flask import Blueprint, Response, current_app, g, request
@@ -51,31 +52,32 @@ def feedback(service_id: str) -> Response:
     rt = runtime()
     rt.pipeline.service(service_id)
     body = _json_body(rt)
-    receipt = rt.pipeline.feedback(service_id, body)
+    receipt, result = rt.pipeline.feedback(service_id, body)
     g.feedback_count = receipt.stored
-    g.feedback_body = body  # validated by feedback(); metrics count its outcomes per rule
+    g.feedback_result = result  # metrics count the newly stored outcomes per rule
     return json_response(receipt, patient_data=True)
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Liveness: the process answers."""
+    """Liveness: the process answers. Never touches the database."""
     return json_response({"status": "ok"})
 
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Readiness: the database answers."""
+    """Readiness: the database answers, within its timeout, at the schema this code needs."""
     store = runtime().pipeline.store
     started = time.perf_counter()
-    try:
-        if store is not None:
-            store.ping()
-    except Exception as exc:
-        log_event(logging.WARNING, "readiness check failed", error_type=type(exc).__name__)
+    problem = store.schema_problem() if store is not None else None
+    if store is not None and problem is not None:
+        log_event(logging.WARNING, "readiness check failed", reason=problem.reason)
+        current = problem.reason == "schema-not-current"
         raise ServiceUnavailable(
-            "database unavailable", details=["the database does not answer"]
-        ) from None
+            "database schema is not current" if current else "database unavailable",
+            details=[str(problem)],
+            retry_after=max(1, math.ceil(store.cooldown)),
+        )
     latency = round((time.perf_counter() - started) * 1000, 2)
     return json_response({"status": "ready", "databaseLatencyMs": latency})
 

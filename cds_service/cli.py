@@ -62,7 +62,12 @@ def serve(host: str, port: int, workers: int | None) -> None:
     """Serve over HTTP with gunicorn, using the production configuration."""
     from cds_service.server import run_gunicorn
 
-    _fail_on_config(lambda: _check_config())
+    app = _fail_on_config(lambda: _check_config())
+    store = app.extensions["cds"].pipeline.store
+    if (problem := store.schema_problem()) is not None:
+        click.echo(f"warning: {problem}; /readyz answers 503 until then", err=True)
+    # The workers are forked from this process: they must not share its connections.
+    store.engine.dispose()
     run_gunicorn(f"{host}:{port}", workers)
 
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 from cards.builders import IssuedCard
 from cards.model import CdsResponse
 from cds_service.body import schema_errors
-from cds_service.errors import InvalidRequest, UnknownService
+from cds_service.errors import InvalidRequest, ServiceUnavailable, UnknownService
+from cds_service.logs import log_event
 from cds_service.prefetch import PrefetchStats, resolve_prefetch
 from cds_service.protocol import (
     Discovery,
@@ -26,7 +29,13 @@ from cds_service.protocol import (
     ServiceDescriptor,
 )
 from cds_service.settings import Settings
-from cds_service.store import CardRecord, Store
+from cds_service.store import (
+    CardRecord,
+    DatabaseError,
+    DatabaseRejected,
+    FeedbackResult,
+    Store,
+)
 from hooks.contexts import HookContext
 from hooks.findings import Assessment
 from hooks.registry import HookCall, Registry, ServiceSpec
@@ -51,6 +60,7 @@ class Outcome:
     assessment: Assessment
     issued: Sequence[IssuedCard]
     stats: PrefetchStats
+    ledger_failure: str | None = None  # why the cards could not be recorded, if they were not
 
     @property
     def rule_ids(self) -> list[str]:
@@ -128,25 +138,54 @@ class Pipeline:
         stats.unreadable = data.unreadable()
         patient_key = _patient_key(context)
         issued = self.render_cards(assessment, patient_key) if assessment.findings else []
-        if self.store is not None and issued:
-            self.store.record_cards(
-                spec.id,
-                request.hook_instance,
-                patient_key,
-                self.knowledge_version,
-                [_card_record(card) for card in issued],
-            )
         response = CdsResponse(cards=[card.card for card in issued])
-        return Outcome(response, spec.id, request.hook_instance, assessment, issued, stats)
+        outcome = Outcome(response, spec.id, request.hook_instance, assessment, issued, stats)
+        if self.store is not None and issued:
+            records = [_card_record(card) for card in issued]
+            try:
+                self.store.record_cards(
+                    spec.id, request.hook_instance, patient_key, self.knowledge_version, records
+                )
+            except DatabaseError as exc:
+                # Policy: the ledger is for feedback joins and analytics; a clinician keeps
+                # the decision support. The miss is logged and counted, and feedback on these
+                # cards will report them as unknown.
+                outcome.ledger_failure = exc.reason
+                log_event(
+                    logging.WARNING,
+                    "cards returned without a ledger record",
+                    service_id=spec.id,
+                    card_count=len(records),
+                    reason=exc.reason,
+                )
+        return outcome
 
-    def feedback(self, service_id: str, payload: Any) -> FeedbackReceipt:
-        """Validate and store feedback; committed before this returns."""
+    def feedback(self, service_id: str, payload: Any) -> tuple[FeedbackReceipt, FeedbackResult]:
+        """Validate and store feedback; committed before this returns, or a 503/400."""
         spec = self.service(service_id)
         request = _validate(FeedbackRequest, payload)
         if self.store is None:
             raise RuntimeError("feedback needs a store")
-        unknown = self.store.record_feedback(spec.id, request.feedback)
-        return FeedbackReceipt(stored=len(request.feedback), unknown_cards=unknown or None)
+        try:
+            result = self.store.record_feedback(spec.id, request.feedback)
+        except DatabaseRejected:
+            raise InvalidRequest(
+                "feedback cannot be stored",
+                details=["a value cannot be stored (length or characters); nothing was stored"],
+            ) from None
+        except DatabaseError as exc:
+            raise ServiceUnavailable(
+                "feedback not stored",
+                details=[f"the database is unavailable ({exc.reason}); nothing was stored; retry"],
+                retry_after=max(1, math.ceil(self.store.cooldown)),
+            ) from None
+        duplicates = len(request.feedback) - len(result.new)
+        receipt = FeedbackReceipt(
+            stored=len(request.feedback),
+            duplicates=duplicates or None,
+            unknown_cards=result.unknown or None,
+        )
+        return receipt, result
 
 
 def _validate(model: type[M], payload: Any, prefix: str = "") -> M:

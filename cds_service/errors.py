@@ -8,7 +8,8 @@
     ├── PayloadTooLarge ....... 413
     ├── UnsupportedMediaType .. 415
     ├── PreconditionFailed .... 412  prefetch data could not be had (CDS Hooks 2.0 SHALL)
-    └── ServiceUnavailable .... 503  e.g. the database is down on /readyz
+    └── ServiceUnavailable .... 503  the database or replay cache is down, or the schema
+                                     is not current (feedback, /readyz, JWT replay check)
 
 Each error carries a FHIR IssueType code and a stable `error_id`, so an integrator can search
 for it. Bodies are FHIR OperationOutcome JSON; messages never contain request values or PHI.
@@ -157,11 +158,17 @@ class PreconditionFailed(CdsError):
 
 
 class ServiceUnavailable(CdsError):
-    """A dependency the endpoint needs is down."""
+    """A dependency the endpoint needs is down; `retry_after` seconds go in Retry-After."""
 
     status = 503
     issue_code = "transient"
     error_id = "CDS-503"
+
+    def __init__(
+        self, message: str, *, details: Sequence[str] = (), retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
 
 
 class InternalError(CdsError):

@@ -20,6 +20,7 @@ from flask import Flask, Response, g, request
 from cds_service.dispatch import Outcome
 from cds_service.logs import log_event
 from cds_service.runtime import Runtime
+from cds_service.store import FeedbackResult
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -45,6 +46,7 @@ class Metrics:
     unreadable: Counter
     auth_failures: Counter
     feedback: Counter
+    ledger_failures: Counter
     render: Callable[[CollectorRegistry], bytes]
     content_type: str
 
@@ -140,6 +142,13 @@ def _build() -> Metrics:
             ["service", "rule", "outcome"],
             registry=own,
         ),
+        ledger_failures=prom.Counter(
+            "cds_ledger_write_failures",
+            "Calls whose cards were returned but not recorded in the card ledger, by cause "
+            "(timeout, unreachable, circuit-open, schema, ...).",
+            ["service", "reason"],
+            registry=own,
+        ),
         render=prom.generate_latest,
         content_type=prom.CONTENT_TYPE_LATEST,
     )
@@ -161,13 +170,14 @@ def _observe(metrics: Metrics, runtime: Runtime, response: Response) -> None:
     elif (causes := g.get("prefetch_causes")) is not None:  # a 412
         for key, reason in causes.items():
             metrics.fetch_failures.labels(service, key, reason).inc()
-    feedback = g.get("feedback_body")
-    if feedback is not None and response.status_code == 200 and runtime.pipeline.store:
-        items = [(item["card"], item["outcome"]) for item in feedback["feedback"]]
-        ledger = runtime.pipeline.store.card_rule_ids(service, {card for card, _ in items})
-        for card, result in items:
-            for rule in ledger.get(card) or (UNKNOWN,):
-                metrics.feedback.labels(service, rule, result).inc()
+    stored: FeedbackResult | None = g.get("feedback_result")
+    if stored is not None and response.status_code == 200:
+        # Only outcomes stored by this request: a retried batch must not count twice.
+        for item in stored.new:
+            for rule in stored.rules.get(item.card) or (UNKNOWN,):
+                metrics.feedback.labels(service, rule, item.outcome).inc()
+    if outcome is not None and outcome.ledger_failure is not None:
+        metrics.ledger_failures.labels(service, outcome.ledger_failure).inc()
 
 
 def _service_label(runtime: Runtime, view_args: Mapping[str, Any] | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,3 +93,9 @@ def _one(down: str | Sequence[str] | None) -> str | None:
     if down is not None and not isinstance(down, str):
         return ",".join(down)
     return down
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The revision this release's schema is at once migrated (readiness compares to it)."""
+    return scripts().get_current_head()

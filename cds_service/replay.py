@@ -14,12 +14,11 @@ import time
 from typing import Protocol
 
 import redis
-from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.errors import ServiceUnavailable
 from cds_service.logs import log_event
 from cds_service.settings import ConfigError, Settings
-from cds_service.store import Store
+from cds_service.store import DatabaseError, Store
 
 PURGE_INTERVAL_SECONDS = 60
 
@@ -56,6 +55,10 @@ class RedisReplayCache:
         ttl = max(1, math.ceil(expires_at - time.time()))
         try:
             created = self.client.set(self.prefix + replay_key(iss, jti), b"1", nx=True, ex=ttl)
+        except redis.TimeoutError as exc:
+            raise _unavailable("redis-timeout", exc) from None
+        except redis.ConnectionError as exc:
+            raise _unavailable("redis-unreachable", exc) from None
         except redis.RedisError as exc:
             raise _unavailable("redis-error", exc) from None
         return bool(created)
@@ -75,8 +78,8 @@ class DatabaseReplayCache:
         try:
             self._purge_if_due(now)
             return self.store.claim_jti(replay_key(iss, jti), math.ceil(expires_at), now)
-        except SQLAlchemyError as exc:
-            raise _unavailable("database-error", exc) from None
+        except DatabaseError as exc:
+            raise _unavailable(f"database-{exc.reason}", exc) from None
 
     def _purge_if_due(self, now: int) -> None:
         with self._lock:

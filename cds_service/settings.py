@@ -59,6 +59,8 @@ class Settings(BaseModel):
     AUTH: Literal["jwt", "off"] = "jwt"
     PUBLIC_BASE_URL: str | None = None
     DATABASE_URL: str | None = None
+    # Every database call fails after this long (connecting: at least libpq's 2 s minimum).
+    DATABASE_TIMEOUT_SECONDS: float = Field(default=3.0, ge=0.2, le=60)
     INSTANCE_PATH: Path | None = None
     KNOWLEDGE_DIR: Path = DEFAULT_KNOWLEDGE_DIR
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -180,13 +182,15 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _deadlines_fit_the_worker_timeout(self) -> Settings:
-        # A call may wait on a JWKS fetch and then on the FHIR fallback; gunicorn must not kill
-        # the worker first, or the client sees a dropped connection instead of a clear 412.
-        budget = self.PREFETCH_DEADLINE_SECONDS + self.JWKS_TIMEOUT_SECONDS
+        # A call may wait on a JWKS fetch, the replay cache, the FHIR fallback and the card
+        # ledger; gunicorn must not kill the worker first, or the client sees a dropped
+        # connection instead of a clear 412 or 503.
+        database = 2 * max(self.DATABASE_TIMEOUT_SECONDS, 2)
+        budget = self.PREFETCH_DEADLINE_SECONDS + self.JWKS_TIMEOUT_SECONDS + database
         if budget >= self.WORKER_TIMEOUT_SECONDS:
             raise ValueError(
-                "CDS_WORKER_TIMEOUT_SECONDS must exceed "
-                "CDS_PREFETCH_DEADLINE_SECONDS + CDS_JWKS_TIMEOUT_SECONDS"
+                "CDS_WORKER_TIMEOUT_SECONDS must exceed CDS_PREFETCH_DEADLINE_SECONDS + "
+                "CDS_JWKS_TIMEOUT_SECONDS + 2 x max(CDS_DATABASE_TIMEOUT_SECONDS, 2)"
             )
         return self
 

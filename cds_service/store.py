@@ -2,17 +2,30 @@
 
 The ledger records every card issued, keyed by uuid, with a salted hash of the patient id
 (never the id), so feedback joins to its card and rule. Schema changes go through Alembic.
+
+Every call is bounded: it fails within `timeout` seconds (connecting obeys libpq's two-second
+minimum), however the database misbehaves, with `DatabaseUnavailable` and a cause category;
+the cause is logged here, once. After a timeout or an unreachable server, calls fail at once
+for `timeout` seconds instead of each waiting out the deadline (a circuit breaker). Feedback
+is idempotent: an outcome retried after a lost response is acknowledged, not stored twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
+import orjson
+from alembic.migration import MigrationContext
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -27,13 +40,24 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    make_url,
     select,
-    text,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from cds_service.deadline import WATCHDOG
+from cds_service.logs import log_event
 from cds_service.protocol import FeedbackItem
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT_SECONDS = 3.0
+MIN_RETRY_SECONDS = 0.1
+LIBPQ_MIN_CONNECT_SECONDS = 2  # libpq (and psycopg) treat a connect_timeout below 2 as 2
+# Causes after which the server is presumed down: later calls fail fast for a while.
+OUTAGE = frozenset({"timeout", "connect-timeout", "unreachable", "pool-timeout"})
 
 
 class Base(DeclarativeBase):
@@ -73,6 +97,8 @@ class Feedback(Base):
     user_comment: Mapped[str | None] = mapped_column(Text)
     outcome_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # sha256 of what identifies an outcome (migration 0003); NULL on rows stored before it.
+    dedup_key: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
 
 
 class JwtReplay(Base):
@@ -95,10 +121,52 @@ class CardRecord:
     rule_ids: tuple[str, ...]
 
 
-def make_engine(url: str) -> Engine:
-    """Engine with SQLite made safe for several gunicorn workers (WAL, busy timeout)."""
+class DatabaseError(Exception):
+    """A database call failed; `reason` is a category safe to log, never a value."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database did not answer in time, could not be reached, or lacks the schema."""
+
+
+class DatabaseRejected(DatabaseError):
+    """The database refused a value (a length or character the wire models let through)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaProblem:
+    """Why the database cannot serve this release: a category and the revisions involved."""
+
+    reason: str  # schema-not-current, or why the database did not answer (timeout, ...)
+    revision: str | None = None
+    needed: str | None = None
+
+    def __str__(self) -> str:
+        if self.reason != "schema-not-current":
+            return f"the database does not answer ({self.reason})"
+        return (
+            f"the database schema is at revision {self.revision or 'none'} and this release "
+            f"needs {self.needed}: run `cds-service db upgrade`"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackResult:
+    """What storing a feedback batch did: all of it is stored when this returns."""
+
+    unknown: list[str]  # card uuids this service never issued
+    rules: dict[str, tuple[str, ...]]  # rule ids of the known cards, by uuid
+    new: list[FeedbackItem] = field(default_factory=list)  # not already stored (retries)
+
+
+def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Engine:
+    """Engine whose every wait is bounded; SQLite made safe for several gunicorn workers."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 15})
+        engine = create_engine(url, connect_args={"timeout": timeout}, pool_timeout=timeout)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
@@ -110,8 +178,43 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    else:
+        connect_args: dict[str, Any] = {}
+        if make_url(url).get_backend_name() == "postgresql":
+            # The server stops a statement at the same bound the watchdog enforces here.
+            options = make_url(url).query.get("options") or ""
+            if not isinstance(options, str):
+                options = " ".join(options)
+            statement_ms = math.ceil(timeout * 1000)
+            connect_args = {
+                "connect_timeout": max(LIBPQ_MIN_CONNECT_SECONDS, math.ceil(timeout)),
+                "options": f"{options} -c statement_timeout={statement_ms}".strip(),
+            }
+        # No pre-ping: it runs before a connection can be attached to a call's deadline.
+        # A connection found dead instead fails its call, and idempotent calls retry once.
+        engine = create_engine(
+            url, connect_args=connect_args, pool_timeout=timeout, pool_recycle=1800
+        )
+    _track_connections(engine)
+    return engine
+
+
+def _track_connections(engine: Engine) -> None:
+    """Attach each DBAPI connection in use to the thread's bounded call, for the watchdog."""
+
+    def attach(dbapi_conn: Any, *_: Any) -> None:
+        if (call := WATCHDOG.current()) is not None:
+            call.attach(dbapi_conn)
+
+    def detach(dbapi_conn: Any, *_: Any) -> None:
+        if (call := WATCHDOG.current()) is not None:
+            call.detach(dbapi_conn)
+
+    # First, before the dialect's own first-connect queries and our pragmas.
+    event.listen(engine, "first_connect", attach, insert=True)
+    event.listen(engine, "connect", attach, insert=True)
+    event.listen(engine, "checkout", attach)
+    event.listen(engine, "checkin", detach)
 
 
 def default_database_url(instance_path: Path) -> str:
@@ -119,12 +222,33 @@ def default_database_url(instance_path: Path) -> str:
     return f"sqlite:///{instance_path / 'cds.sqlite3'}"
 
 
+def feedback_key(service_id: str, item: FeedbackItem) -> str:
+    """What identifies an outcome: service, card, outcome, instant and accepted suggestions."""
+    accepted = sorted({s.id for s in item.accepted_suggestions or ()})
+    when = item.outcome_timestamp.astimezone(UTC).isoformat()
+    identity = [service_id, item.card, item.outcome, when, accepted]
+    return hashlib.sha256(orjson.dumps(identity)).hexdigest()
+
+
 class Store:
     """Card ledger and feedback storage; every write commits before the caller responds."""
 
-    def __init__(self, engine: Engine, salt: bytes) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        salt: bytes,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        schema_head: str | None = None,
+    ) -> None:
         self.engine = engine
         self._salt = salt
+        self.timeout = timeout
+        self.schema_head = schema_head  # the Alembic revision this code needs
+        self.cooldown = timeout  # how long calls fail fast after an outage
+        self._down_until = 0.0
+        self._down_reason = ""
+        self._lock = threading.Lock()
 
     def patient_hash(self, patient_id: str) -> str:
         """Keyed hash of a patient id: joinable within this deployment, not reversible."""
@@ -157,50 +281,79 @@ class Store:
         ]
         if not rows:
             return
-        with self.engine.begin() as connection:
-            connection.execute(insert(IssuedCard), rows)
 
-    def record_feedback(self, service_id: str, items: Sequence[FeedbackItem]) -> list[str]:
-        """Store every entry; return the card uuids this service never issued."""
+        def write() -> None:
+            with self.engine.begin() as connection:
+                connection.execute(self._insert_new(IssuedCard, "uuid"), rows)
+
+        self._run("ledger", write, retry=True)
+
+    def record_feedback(self, service_id: str, items: Sequence[FeedbackItem]) -> FeedbackResult:
+        """Store every entry not already stored; all of them are stored when this returns."""
         received = datetime.now(UTC)
+        keyed: dict[str, FeedbackItem] = {}
+        for item in items:
+            keyed.setdefault(feedback_key(service_id, item), item)
         uuids = {item.card for item in items}
-        with Session(self.engine) as session, session.begin():
-            known = set(
-                session.scalars(
-                    select(IssuedCard.uuid).where(
-                        IssuedCard.uuid.in_(uuids), IssuedCard.service_id == service_id
+
+        def write() -> FeedbackResult:
+            with Session(self.engine) as session, session.begin():
+                rules = {
+                    uuid: tuple(rule_ids)
+                    for uuid, rule_ids in session.execute(
+                        select(IssuedCard.uuid, IssuedCard.rule_ids).where(
+                            IssuedCard.uuid.in_(uuids), IssuedCard.service_id == service_id
+                        )
                     )
+                }
+                stored = set(
+                    session.scalars(select(Feedback.dedup_key).where(Feedback.dedup_key.in_(keyed)))
                 )
-            )
-            session.add_all(
-                _feedback_row(service_id, item, item.card in known, received) for item in items
-            )
-        return sorted(uuids - known)
+                new = {key: item for key, item in keyed.items() if key not in stored}
+                if new:
+                    rows = [
+                        _feedback_row(service_id, item, item.card in rules, received, key)
+                        for key, item in new.items()
+                    ]
+                    # A concurrent retry may have stored one since: the unique key decides.
+                    session.execute(self._insert_new(Feedback, "dedup_key"), rows)
+            return FeedbackResult(sorted(uuids - set(rules)), rules, list(new.values()))
+
+        return self._run("feedback", write, retry=True)
 
     def claim_jti(self, jti_hash: str, expires_at: int, now: int) -> bool:
         """Record a JWT id; False if it is already recorded and not yet expired (a replay)."""
-        for _ in range(2):
-            try:
-                with Session(self.engine) as session, session.begin():
-                    session.add(JwtReplay(jti_hash=jti_hash, expires_at=expires_at))
-                return True
-            except IntegrityError:
-                # The unique key is the cross-worker lock; an expired holder may be replaced.
-                with self.engine.begin() as conn:
-                    stale = conn.execute(
-                        delete(JwtReplay).where(
-                            JwtReplay.jti_hash == jti_hash, JwtReplay.expires_at <= now
+
+        def claim() -> bool:
+            for _ in range(2):
+                try:
+                    with Session(self.engine) as session, session.begin():
+                        session.add(JwtReplay(jti_hash=jti_hash, expires_at=expires_at))
+                    return True
+                except IntegrityError:
+                    # The unique key is the cross-worker lock; an expired holder may be replaced.
+                    with self.engine.begin() as conn:
+                        stale = conn.execute(
+                            delete(JwtReplay).where(
+                                JwtReplay.jti_hash == jti_hash, JwtReplay.expires_at <= now
+                            )
                         )
-                    )
-                if not stale.rowcount:
-                    return False
-        return False
+                    if not stale.rowcount:
+                        return False
+            return False
+
+        # Never retried: had the first try committed unseen, a retry would call it a replay.
+        return self._run("replay", claim, retry=False)
 
     def purge_jtis(self, now: int) -> int:
         """Delete expired JWT ids; returns how many."""
-        with self.engine.begin() as conn:
-            result = conn.execute(delete(JwtReplay).where(JwtReplay.expires_at <= now))
-        return result.rowcount
+
+        def purge() -> int:
+            with self.engine.begin() as conn:
+                result = conn.execute(delete(JwtReplay).where(JwtReplay.expires_at <= now))
+            return result.rowcount
+
+        return self._run("replay-purge", purge, retry=True)
 
     def card_rule_ids(self, service_id: str, uuids: Iterable[str]) -> dict[str, tuple[str, ...]]:
         """Rule ids of the cards this service issued, by uuid; unknown uuids are left out."""
@@ -210,13 +363,80 @@ class Store:
         query = select(IssuedCard.uuid, IssuedCard.rule_ids).where(
             IssuedCard.uuid.in_(wanted), IssuedCard.service_id == service_id
         )
-        with Session(self.engine) as session:
-            return {uuid: tuple(rules) for uuid, rules in session.execute(query)}
 
-    def ping(self) -> None:
-        """Raise if the database does not answer."""
-        with self.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        def read() -> dict[str, tuple[str, ...]]:
+            with Session(self.engine) as session:
+                return {uuid: tuple(rules) for uuid, rules in session.execute(query)}
+
+        return self._run("ledger-read", read, retry=True)
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None: never migrated)."""
+
+        def read() -> str | None:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+
+        return self._run("readiness", read, retry=True)
+
+    def schema_problem(self) -> SchemaProblem | None:
+        """What stops the database serving this release; None when it is ready.
+
+        Start-up reports it (`cds-service serve`, and each worker's log) and /readyz answers
+        503 for it; the service still starts, since a migration may run after it.
+        """
+        try:
+            revision = self.schema_revision()
+        except DatabaseError as exc:
+            return SchemaProblem(exc.reason)
+        if revision != self.schema_head:
+            return SchemaProblem("schema-not-current", revision, self.schema_head)
+        return None
+
+    def _insert_new(self, table: type[Base], key: str) -> Any:
+        """INSERT that skips rows whose unique `key` is already stored (retries, races)."""
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
+        if dialect == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
+        return insert(table)
+
+    def _run(self, operation: str, work: Callable[[], T], *, retry: bool) -> T:
+        """Run `work` within the deadline; classify, log and raise what goes wrong."""
+        with self._lock:
+            if time.monotonic() < self._down_until:
+                raise self._failed(operation, DatabaseUnavailable("circuit-open"))
+        deadline = time.monotonic() + self.timeout
+        for attempt in (1, 2):
+            with WATCHDOG.bounded(max(deadline - time.monotonic(), 0.0)) as call:
+                try:
+                    result = work()
+                except SQLAlchemyError as exc:
+                    error = _classify(exc, call.expired)
+                    stale = isinstance(exc, DBAPIError) and exc.connection_invalidated
+                else:
+                    with self._lock:
+                        self._down_until = 0.0
+                    return result
+            # A pooled connection that died while idle (e.g. a database restart) fails its
+            # first use; one retry on a fresh connection is safe for idempotent work.
+            time_left = deadline - time.monotonic() > MIN_RETRY_SECONDS
+            if not (retry and stale and attempt == 1 and not call.expired and time_left):
+                break
+        if error.reason in OUTAGE:
+            with self._lock:
+                self._down_until = time.monotonic() + self.cooldown
+        raise self._failed(operation, error)
+
+    def _failed(self, operation: str, error: DatabaseError) -> DatabaseError:
+        log_event(
+            logging.ERROR if isinstance(error, DatabaseUnavailable) else logging.WARNING,
+            "database call failed",
+            operation=operation,
+            reason=error.reason,
+        )
+        return error
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,19 +471,49 @@ def purge_older_than(engine: Engine, cutoff: datetime, *, dry_run: bool) -> Purg
     return PurgeCounts(*counts)
 
 
-def _feedback_row(service_id: str, item: FeedbackItem, known: bool, received: datetime) -> Feedback:
+def _classify(exc: SQLAlchemyError, expired: bool) -> DatabaseError:
+    """A cause category for a failed call; never the message (it may quote values)."""
+    orig = getattr(exc, "orig", None)
+    kind = type(orig).__name__
+    if kind == "ConnectionTimeout":
+        return DatabaseUnavailable("connect-timeout")
+    if expired:
+        return DatabaseUnavailable("timeout")
+    if isinstance(exc, PoolTimeout):
+        return DatabaseUnavailable("pool-timeout")
+    if isinstance(exc, DataError):
+        return DatabaseRejected("value-rejected")
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    text = str(orig).lower() if orig is not None else ""
+    if sqlstate == "57014":  # query_canceled: the server-side statement_timeout
+        return DatabaseUnavailable("timeout")
+    if sqlstate.startswith("42") or "no such table" in text or "no such column" in text:
+        return DatabaseUnavailable("schema")
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return DatabaseUnavailable("disconnected")
+    if "locked" in text or "busy" in text:
+        return DatabaseUnavailable("locked")
+    if kind in ("OperationalError", "InterfaceError"):
+        return DatabaseUnavailable("unreachable")
+    return DatabaseUnavailable("error")
+
+
+def _feedback_row(
+    service_id: str, item: FeedbackItem, known: bool, received: datetime, key: str
+) -> dict[str, Any]:
     reason = item.override_reason.reason if item.override_reason else None
     accepted = [s.id for s in item.accepted_suggestions] if item.accepted_suggestions else None
-    return Feedback(
-        service_id=service_id,
-        card_uuid=item.card,
-        card_known=known,
-        outcome=item.outcome,
-        accepted_suggestions=accepted,
-        override_code=reason.code if reason else None,
-        override_system=reason.system if reason else None,
-        override_display=reason.display if reason else None,
-        user_comment=item.override_reason.user_comment if item.override_reason else None,
-        outcome_at=item.outcome_timestamp,
-        received_at=received,
-    )
+    return {
+        "service_id": service_id,
+        "card_uuid": item.card,
+        "card_known": known,
+        "outcome": item.outcome,
+        "accepted_suggestions": accepted,
+        "override_code": reason.code if reason else None,
+        "override_system": reason.system if reason else None,
+        "override_display": reason.display if reason else None,
+        "user_comment": item.override_reason.user_comment if item.override_reason else None,
+        "outcome_at": item.outcome_timestamp,
+        "received_at": received,
+        "dedup_key": key,
+    }

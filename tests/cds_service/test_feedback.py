@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cds_service.store import CardRecord, Feedback
-from tests.conftest import make_app
 
 FEEDBACK_URL = "/cds-services/knee-spasm-review/feedback"
 CARD = "4e0a3a1e-3283-4575-ab82-028d55fe2719"
@@ -47,7 +45,13 @@ OVERRIDDEN = {
 }
 
 
-def check_feedback_is_stored_with_every_field(app: Flask) -> None:
+@pytest.fixture
+def app(db_app: Flask) -> Flask:
+    """Every feedback test runs on SQLite and on PostgreSQL."""
+    return db_app
+
+
+def test_feedback_is_stored_with_every_field(app: Flask) -> None:
     issue_card(app)
     response = app.test_client().post(FEEDBACK_URL, json={"feedback": [ACCEPTED, OVERRIDDEN]})
 
@@ -64,19 +68,6 @@ def check_feedback_is_stored_with_every_field(app: Flask) -> None:
     assert overridden.override_display == "Already addressed"
     assert overridden.user_comment == "Seen by nephrology last week."
     assert overridden.received_at is not None
-
-
-def test_feedback_is_stored_on_sqlite(app: Flask) -> None:
-    check_feedback_is_stored_with_every_field(app)
-
-
-@pytest.mark.postgres
-def test_feedback_is_stored_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
-    app = make_app(tmp_path, DATABASE_URL=postgres_url, PATIENT_HASH_SALT="test-salt")
-    try:
-        check_feedback_is_stored_with_every_field(app)
-    finally:
-        app.extensions["cds"].pipeline.store.engine.dispose()
 
 
 def test_feedback_for_an_unknown_card_is_stored_and_reported(app: Flask) -> None:
@@ -146,3 +137,128 @@ def test_stored_feedback_survives_a_later_bad_request(app: Flask) -> None:
     client.post(FEEDBACK_URL, data=b"{not json", content_type="application/json")
 
     assert len(stored(app)) == 1
+
+
+LONG = "x" * 257
+CASES: list[tuple[dict[str, Any], str]] = [
+    (dict(ACCEPTED, card=LONG), "feedback.1.card"),
+    (dict(ACCEPTED, card="a\x00b"), "feedback.1.card"),
+    (dict(ACCEPTED, acceptedSuggestions=[{"id": "s\x00"}]), "feedback.1.acceptedSuggestions.0.id"),
+    (dict(ACCEPTED, acceptedSuggestions=[{"id": LONG}]), "feedback.1.acceptedSuggestions.0.id"),
+]
+for name, value, limit in (("system", "s", 1024), ("code", "c", 256)):
+    for bad in (value * (limit + 1), value + "\x00"):
+        reason: dict[str, Any] = {**OVERRIDDEN["overrideReason"]["reason"], name: bad}  # type: ignore[index]
+        item = dict(OVERRIDDEN, overrideReason={"reason": reason})
+        CASES.append((item, f"feedback.1.overrideReason.reason.{name}"))
+CASES += [
+    (
+        dict(
+            OVERRIDDEN, overrideReason={"reason": {"code": "c", "system": "s", "display": "\x00"}}
+        ),
+        "feedback.1.overrideReason.reason.display",
+    ),
+    (dict(OVERRIDDEN, overrideReason={"userComment": "seen\x00"}), "feedback.1.overrideReason"),
+]
+
+
+@pytest.mark.parametrize(("item", "field"), CASES)
+def test_a_value_its_column_cannot_hold_is_400_naming_the_field(
+    app: Flask, item: dict[str, Any], field: str
+) -> None:
+    # Regression: on PostgreSQL these were a 500 DataError (SQLite stored them), and the
+    # whole batch failed with no way for the client to tell which entry was at fault.
+    response = app.test_client().post(FEEDBACK_URL, json={"feedback": [ACCEPTED, item]})
+
+    assert response.status_code == 400
+    lines = [i["diagnostics"] for i in response.get_json()["issue"]]
+    assert any(line.startswith(field) for line in lines), lines
+    assert "\x00" not in response.get_data(as_text=True)
+    assert stored(app) == []
+
+
+def test_values_at_the_column_limits_are_stored(app: Flask) -> None:
+    reason = {"code": "c" * 256, "system": "s" * 1024, "display": "d" * 5000}
+    item = dict(OVERRIDDEN, card="k" * 256, overrideReason={"reason": reason})
+
+    response = app.test_client().post(FEEDBACK_URL, json={"feedback": [item]})
+
+    assert response.status_code == 200
+    [row] = stored(app)
+    assert (len(row.card_uuid), len(row.override_system or "")) == (256, 1024)
+
+
+def test_a_retried_batch_is_acknowledged_without_storing_it_twice(app: Flask) -> None:
+    # Regression: feedback retried after a cut connection was stored twice.
+    issue_card(app)
+    client = app.test_client()
+    body = {"feedback": [ACCEPTED, OVERRIDDEN]}
+
+    first = client.post(FEEDBACK_URL, json=body)
+    retry = client.post(FEEDBACK_URL, json=body)
+
+    assert first.get_json() == {"stored": 2}
+    assert retry.status_code == 200
+    assert retry.get_json() == {"stored": 2, "duplicates": 2}
+    assert len(stored(app)) == 2
+
+
+def test_a_partly_new_retry_stores_only_the_new_outcome(app: Flask) -> None:
+    client = app.test_client()
+    client.post(FEEDBACK_URL, json={"feedback": [ACCEPTED]})
+    later = dict(ACCEPTED, outcomeTimestamp="2021-12-11T10:06:00Z")
+
+    response = client.post(FEEDBACK_URL, json={"feedback": [ACCEPTED, later]})
+
+    assert response.get_json()["duplicates"] == 1
+    assert [f.outcome_at.minute for f in stored(app)] == [5, 6]
+
+
+def test_an_outcome_is_identified_by_instant_and_suggestion_set(app: Flask) -> None:
+    client = app.test_client()
+    same_instant = dict(ACCEPTED, outcomeTimestamp="2021-12-11T11:05:31+01:00")
+    two = [{"id": "a"}, {"id": "b"}]
+    client.post(
+        FEEDBACK_URL, json={"feedback": [ACCEPTED, dict(ACCEPTED, acceptedSuggestions=two)]}
+    )
+
+    response = client.post(
+        FEEDBACK_URL,
+        json={"feedback": [same_instant, dict(ACCEPTED, acceptedSuggestions=two[::-1])]},
+    )
+
+    assert response.get_json()["duplicates"] == 2
+    assert len(stored(app)) == 2
+
+
+def test_the_same_outcome_twice_in_one_batch_is_stored_once(app: Flask) -> None:
+    issue_card(app)
+    response = app.test_client().post(FEEDBACK_URL, json={"feedback": [ACCEPTED, ACCEPTED]})
+
+    assert response.get_json() == {"stored": 2, "duplicates": 1}
+    assert len(stored(app)) == 1
+
+
+def test_concurrent_retries_store_one_row(app: Flask) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(_: int) -> int:
+        return app.test_client().post(FEEDBACK_URL, json={"feedback": [ACCEPTED]}).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(post, range(8)))
+
+    assert statuses == [200] * 8
+    assert len(stored(app)) == 1
+
+
+def test_the_migrations_match_the_models(app: Flask) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from cds_service.store import Base
+
+    with app.extensions["cds"].pipeline.store.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+
+    assert diffs == []

@@ -363,3 +363,17 @@ def test_ledger_and_metrics_name_the_rules_each_card_shows(app: Flask) -> None:
         ("cds_cards_total", (("indicator", "warning"), ("rule", "B1"), svc)): 1.0,
         ("cds_cards_total", (("indicator", "warning"), ("rule", "M1"), svc)): 1.0,
     }
+
+
+def test_a_retried_feedback_batch_is_counted_once(app: Flask) -> None:
+    issue_card(app)
+    client = app.test_client()
+    before = scrape(client)
+
+    for _ in range(2):
+        assert client.post(FEEDBACK_URL, json={"feedback": [ACCEPTED]}).status_code == 200
+
+    svc = ("service", SERVICE)
+    assert changed(before, scrape(client), "cds_feedback") == {
+        ("cds_feedback_total", (("outcome", "accepted"), ("rule", "A3"), svc)): 1.0,
+    }

@@ -144,3 +144,8 @@ def test_a_port_wildcard_is_ignored_outside_the_local_testing_mode() -> None:
 
     with pytest.raises(ServerNotAllowed):
         allowed_target("https://127.0.0.1:8443/fhir", None, ["https://127.0.0.1:*"], False)
+
+
+def test_the_worker_timeout_must_cover_the_database_deadlines() -> None:
+    with pytest.raises(ConfigError, match="CDS_DATABASE_TIMEOUT_SECONDS"):
+        load_settings({"DATABASE_TIMEOUT_SECONDS": 10, "WORKER_TIMEOUT_SECONDS": 20})
