@@ -46,6 +46,9 @@ ENV_PREFIX = "CDS_"
 SALT_FILE = "patient-hash.salt"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,128}", re.ASCII)
 SALT_BYTES = 32
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+HEX = "[0-9a-fA-F]"
+UUID = re.compile(f"{HEX}{{8}}-{HEX}{{4}}-{HEX}{{4}}-{HEX}{{4}}-{HEX}{{12}}")
 
 
 def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -184,7 +187,14 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def loggable_hook_instance(value: str) -> str | None:
+    """The hookInstance to log: only a UUID, as the spec has it (any 256 characters pass)."""
+    return value.lower() if UUID.fullmatch(value) else None
+
+
 def _init_request_log(app: Flask) -> None:
+    runtime: Runtime = app.extensions["cds"]
+
     @app.before_request
     def _start() -> None:
         # nginx forwards its id (or the EHR's); only a plain token is trusted into the logs.
@@ -196,20 +206,27 @@ def _init_request_log(app: Flask) -> None:
     def _finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         outcome = g.get("outcome")
+        route = request.url_rule.rule if request.url_rule else None
         fields: dict[str, Any] = {
             "request_id": g.get("request_id"),
-            "method": request.method,
-            "route": request.url_rule.rule if request.url_rule else None,
+            "method": request.method if request.method in METHODS else "other",
+            "route": route,
             "status": response.status_code,
             "latency_ms": round(
                 (time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2
             ),
         }
         if request.view_args and "service_id" in request.view_args:
-            fields["service_id"] = request.view_args["service_id"]
+            # The id in the URL is caller text until it names a hosted service.
+            hosted = runtime.pipeline.registry.get(request.view_args["service_id"])
+            fields["service_id"] = hosted.id if hosted else "unknown"
+        # For gunicorn's access log (gunicorn_log.JsonLogger): the same checked values.
+        request.environ["cds.route"] = route or "unmatched"
+        if "service_id" in fields:
+            request.environ["cds.service"] = fields["service_id"]
         if outcome is not None:
             fields.update(
-                hook_instance=outcome.hook_instance,
+                hook_instance=loggable_hook_instance(outcome.hook_instance),
                 card_count=len(outcome.response.cards),
                 rule_ids=outcome.rule_ids,
                 prefetch=dict(outcome.stats.counts),

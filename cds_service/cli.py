@@ -54,12 +54,19 @@ def main() -> None:
     """CDS Hooks 2.0 knee-spasm review service."""
 
 
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--host", help="Interface to bind (default 127.0.0.1, or GUNICORN_BIND).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default 8080).")
 @click.option("--workers", type=click.IntRange(1, 64), help="Worker processes (default: per CPU).")
-def serve(host: str, port: int, workers: int | None) -> None:
-    """Serve over HTTP with gunicorn, using the production configuration."""
+@click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
+def serve(
+    host: str | None, port: int | None, workers: int | None, gunicorn_args: tuple[str, ...]
+) -> None:
+    """Serve over HTTP with gunicorn, using the production configuration.
+
+    gunicorn's own options apply as with the gunicorn command: from GUNICORN_CMD_ARGS, or
+    after `--` (e.g. `cds-service serve -- --certfile c.pem --keyfile k.pem`).
+    """
     from cds_service.server import run_gunicorn
 
     app = _fail_on_config(lambda: _check_config())
@@ -68,7 +75,12 @@ def serve(host: str, port: int, workers: int | None) -> None:
         click.echo(f"warning: {problem}; /readyz answers 503 until then", err=True)
     # The workers are forked from this process: they must not share its connections.
     store.engine.dispose()
-    run_gunicorn(f"{host}:{port}", workers)
+    overrides: dict[str, object] = {}
+    if host is not None or port is not None:
+        overrides["bind"] = [f"{host or '127.0.0.1'}:{port or 8080}"]
+    if workers is not None:
+        overrides["workers"] = workers
+    run_gunicorn(overrides, gunicorn_args)
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import shutil
@@ -17,8 +18,10 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-# A hook call answers in well under a second; a stuck worker is recycled. Validated (and
-# checked against the outbound deadlines) by Settings as CDS_WORKER_TIMEOUT_SECONDS.
+# A hook call answers in well under a second. A request still running after this long ends
+# its worker, which the arbiter replaces (post_worker_init below: gthread's heartbeat alone
+# would never fire for a hung request). Validated, and checked against the outbound
+# deadlines, by Settings as CDS_WORKER_TIMEOUT_SECONDS.
 timeout = int(os.environ.get("CDS_WORKER_TIMEOUT_SECONDS", "30"))
 graceful_timeout = 20
 keepalive = 5
@@ -26,11 +29,16 @@ max_requests = 20000
 max_requests_jitter = 2000
 limit_request_line = 8190
 limit_request_field_size = 16384
+# JSON lines with the application's field allowlist: no raw paths, methods or header names.
+logger_class = "cds_service.gunicorn_log.JsonLogger"
 accesslog = "-"
-# %(U)s is the path without the query string: query strings could carry identifiers.
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 wsgi_app = "cds_service.wsgi:app"
+# gunicorn 24+ opens a control socket at one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn):
+# two instances would share it, and stopping one would delete the other's. Off unless asked
+# for with a path of this instance's own.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
 
 # prometheus-client picks multiprocess mode in each worker from this variable, so it is set here,
 # before any worker starts (cds_service.metrics imports the client late for the same reason).
@@ -50,11 +58,52 @@ def on_starting(server: Any) -> None:
         stale.unlink()
 
 
+def when_ready(server: Any) -> None:
+    """Serve /metrics on its own address when CDS_METRICS_BIND asks for one."""
+    bind = os.environ.get("CDS_METRICS_BIND")
+    if bind:
+        from cds_service.metrics_files import serve_metrics
+
+        serve_metrics(bind)
+        server.log.info("metrics served on CDS_METRICS_BIND", extra={"cds": {"bind": bind}})
+
+
+def post_worker_init(worker: Any) -> None:
+    """Start the worker's per-request time limit (see `timeout` above)."""
+    from cds_service.request_watchdog import RequestWatchdog
+
+    def report(age: float) -> None:
+        worker.log.critical(
+            "a request outlived the worker timeout: this worker exits and is replaced",
+            extra={"cds": {"age_seconds": round(age, 1), "pid": os.getpid()}},
+        )
+        for handler in logging.getLogger("gunicorn.error").handlers:
+            handler.flush()
+
+    worker.request_watchdog = RequestWatchdog(worker.cfg.timeout, report)
+    worker.request_watchdog.start()
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    """A request starts: the watchdog times it."""
+    if (watchdog := getattr(worker, "request_watchdog", None)) is not None:
+        watchdog.begin()
+
+
+def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+    """The request is done, answered or not."""
+    if (watchdog := getattr(worker, "request_watchdog", None)) is not None:
+        watchdog.end()
+
+
 def child_exit(server: Any, worker: Any) -> None:
-    """Drop a dead worker's live-gauge files; its counters stay in the totals."""
+    """Drop a dead worker's live gauges and fold its counters into the archive files."""
     from prometheus_client import multiprocess
 
+    from cds_service.metrics_files import archive_dead_worker
+
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+    archive_dead_worker(Path(os.environ[METRICS_DIR_ENV]), worker.pid)
 
 
 def on_exit(server: Any) -> None:

@@ -45,6 +45,11 @@ ALLOWED_FIELDS = frozenset(
         "issuer_count",
         "jwks_url",
         "key_count",
+        "bytes",
+        "remote_addr",
+        "pid",
+        "bind",
+        "age_seconds",
     }
 )
 
@@ -65,13 +70,18 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def log_event(level: int, event: str, **fields: Any) -> None:
-    """Log `event` with only allowlisted fields."""
+def safe_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Only allowlisted fields; the names of any others are listed, never their values."""
     safe = {key: value for key, value in fields.items() if key in ALLOWED_FIELDS}
     dropped = sorted(set(fields) - ALLOWED_FIELDS)
     if dropped:
         safe["dropped_fields"] = dropped
-    logger.log(level, event, extra={"cds": safe})
+    return safe
+
+
+def log_event(level: int, event: str, **fields: Any) -> None:
+    """Log `event` with only allowlisted fields."""
+    logger.log(level, event, extra={"cds": safe_fields(fields)})
 
 
 def configure_logging(level: str) -> None:

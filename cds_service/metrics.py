@@ -9,6 +9,7 @@ own in-memory registry.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -52,7 +53,11 @@ class Metrics:
 
 
 def init_metrics(app: Flask) -> Metrics:
-    """Count every response and serve `/metrics` (outside /cds-services, so no JWT)."""
+    """Count every response and serve `/metrics`.
+
+    /metrics is outside /cds-services, so no JWT: it needs CDS_METRICS_TOKEN when that is
+    set, and is not routed at all with CDS_METRICS_BIND (the arbiter serves it there).
+    """
     metrics = _build()
     runtime: Runtime = app.extensions["cds"]
     app.extensions["cds_metrics"] = metrics
@@ -65,13 +70,29 @@ def init_metrics(app: Flask) -> Metrics:
             log_event(logging.WARNING, "metrics not recorded", error_type=type(exc).__name__)
         return response
 
+    token = runtime.settings.METRICS_TOKEN
+
     def exposition() -> Response:
+        if token is not None and not _bearer_matches(request, token.get_secret_value()):
+            g.auth_failure = "metrics-token"
+            denied = Response(status=401)
+            denied.headers["WWW-Authenticate"] = "Bearer"
+            denied.headers["Cache-Control"] = "no-store"
+            return denied
         response = Response(metrics.render(metrics.served), content_type=metrics.content_type)
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    app.add_url_rule("/metrics", "metrics", exposition, methods=["GET"])
+    if runtime.settings.METRICS_BIND is None:  # else the arbiter serves it, on that address
+        app.add_url_rule("/metrics", "metrics", exposition, methods=["GET"])
     return metrics
+
+
+def _bearer_matches(req: Any, token: str) -> bool:
+    scheme, _, given = (req.headers.get("Authorization") or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
 
 
 def _build() -> Metrics:

@@ -30,8 +30,9 @@ from hooks.knowledge import DEFAULT_DIR as DEFAULT_KNOWLEDGE_DIR
 TEST_PREFIX = "TEST_"
 # Secrets that may be mounted as files (Docker and Kubernetes secrets): CDS_<NAME>_FILE names
 # the file, so the value never sits in the environment, `docker inspect` or a manifest.
-SECRET_FILE_SETTINGS = ("DATABASE_URL", "PATIENT_HASH_SALT", "REDIS_URL")
+SECRET_FILE_SETTINGS = ("DATABASE_URL", "PATIENT_HASH_SALT", "REDIS_URL", "METRICS_TOKEN")
 FILE_SUFFIX = "_FILE"
+MIN_TOKEN_CHARS = 16
 
 
 class ConfigError(ValueError):
@@ -99,6 +100,11 @@ class Settings(BaseModel):
     REDIS_KEY_PREFIX: str = Field(default="cds:jti:", min_length=1, max_length=64)
     REDIS_TIMEOUT_SECONDS: float = Field(default=1.0, gt=0, le=10)
 
+    # /metrics: served on the main port (optionally behind a bearer token), or, with
+    # METRICS_BIND (host:port), only there, by the gunicorn arbiter for all workers.
+    METRICS_TOKEN: SecretStr | None = None
+    METRICS_BIND: str | None = None
+
     # gunicorn's worker timeout (read by gunicorn_conf); every outbound deadline must fit in it.
     WORKER_TIMEOUT_SECONDS: int = Field(default=30, ge=5, le=600)
 
@@ -154,6 +160,22 @@ class Settings(BaseModel):
         bad = [alg for alg in value if alg not in allowed]
         if bad or not value:
             raise ValueError(f"only asymmetric algorithms are allowed, not {bad or value}")
+        return value
+
+    @field_validator("METRICS_TOKEN")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters")
+        return value
+
+    @field_validator("METRICS_BIND")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("must be host:port, e.g. 127.0.0.1:9100")
         return value
 
     @field_validator("REDIS_URL")

@@ -213,3 +213,26 @@ def test_fields_off_the_allowlist_are_dropped_and_named(caplog: pytest.LogCaptur
     assert line["status"] == 200
     assert line["dropped_fields"] == ["patient_id"]
     assert PATIENT_ID not in log_lines(caplog)
+
+
+CANARY = "zq-canary-5150"
+
+
+def test_caller_chosen_ids_never_reach_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make(tmp_path, AUTH="off")
+    client = app.test_client()
+    body = prefetched_request(app)
+    body["hookInstance"] = f"{CANARY} not a uuid"
+
+    unknown = client.post(f"/cds-services/{CANARY}", json=body)
+    call = client.post(URL, json=body)
+    method = client.open(URL, method="PROPFIND")
+
+    assert (unknown.status_code, call.status_code, method.status_code) == (404, 200, 405)
+    assert CANARY not in log_lines(caplog)
+    logged = [json.loads(x) for x in log_lines(caplog).splitlines() if '"event":"request"' in x]
+    assert [e.get("service_id") for e in logged] == ["unknown", SERVICE, None]
+    assert logged[1]["hook_instance"] is None
+    assert logged[2]["method"] == "other"

@@ -377,3 +377,37 @@ def test_a_retried_feedback_batch_is_counted_once(app: Flask) -> None:
     assert changed(before, scrape(client), "cds_feedback") == {
         ("cds_feedback_total", (("outcome", "accepted"), ("rule", "A3"), svc)): 1.0,
     }
+
+
+def test_a_metrics_token_is_required_when_set(tmp_path: Path) -> None:
+    token = "m" * 24
+    app = create_app(base_config(tmp_path, METRICS_TOKEN=token))
+    client = app.test_client()
+
+    missing = client.get("/metrics")
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer " + "x" * 24})
+    right = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+
+    assert (missing.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
+    assert missing.data == b""
+    assert missing.headers["WWW-Authenticate"] == "Bearer"
+    failures = value(
+        parse(right.get_data(as_text=True)), "cds_auth_failures_total", reason="metrics-token"
+    )
+    assert failures == 2
+
+
+def test_with_a_metrics_bind_the_app_does_not_serve_metrics(tmp_path: Path) -> None:
+    app = create_app(base_config(tmp_path, METRICS_BIND="127.0.0.1:9100"))
+
+    assert app.test_client().get("/metrics").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"), [("METRICS_TOKEN", "short"), ("METRICS_BIND", "9100"), ("METRICS_BIND", "h:x")]
+)
+def test_metrics_settings_are_checked(name: str, bad: str) -> None:
+    from cds_service.settings import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=f"CDS_{name}"):
+        load_settings({name: bad})

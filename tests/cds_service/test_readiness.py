@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -83,15 +84,15 @@ def test_serve_says_so_at_start_up(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CDS_AUTH", "off")
     monkeypatch.setenv("CDS_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
     monkeypatch.setenv("CDS_INSTANCE_PATH", str(tmp_path / "instance"))
-    started: list[str] = []
+    started: list[Any] = []
     monkeypatch.setattr(
-        "cds_service.server.run_gunicorn", lambda bind, workers: started.append(bind)
+        "cds_service.server.run_gunicorn", lambda options, args: started.append(options)
     )
 
     result = CliRunner().invoke(cli.main, ["serve", "--port", "9999"])
 
     assert result.exit_code == 0, result.output
-    assert started == ["127.0.0.1:9999"]  # it still starts: a migration may follow
+    assert started == [{"bind": ["127.0.0.1:9999"]}]  # it still starts: a migration may follow
     assert "warning: the database schema is at revision none" in result.stderr
     assert "run `cds-service db upgrade`" in result.stderr
 
