@@ -7,7 +7,7 @@ extensions); every field named by the spec is checked here, once, at the boundar
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -189,6 +189,10 @@ class FeedbackItem(RequestModel):
         # The spec asks for an ISO 8601 UTC instant; a local time without offset is ambiguous.
         if value.tzinfo is None:
             raise ValueError("outcomeTimestamp must carry a UTC offset (RFC 3339)")
+        try:
+            value.astimezone(UTC)  # e.g. 0001-01-01T00:00:00+14:00 has no UTC instant
+        except OverflowError:
+            raise ValueError("outcomeTimestamp falls outside the years 1-9999 in UTC") from None
         return value
 
     @model_validator(mode="after")

@@ -162,6 +162,13 @@ CASES += [
 ]
 
 
+CASES += [
+    # Found by bench/fuzz.py: the identity key's UTC conversion overflowed (a 500).
+    (dict(ACCEPTED, outcomeTimestamp="0001-01-01T00:00:00+14:00"), "feedback.1.outcomeTimestamp"),
+    (dict(ACCEPTED, outcomeTimestamp="9999-12-31T23:59:59-14:00"), "feedback.1.outcomeTimestamp"),
+]
+
+
 @pytest.mark.parametrize(("item", "field"), CASES)
 def test_a_value_its_column_cannot_hold_is_400_naming_the_field(
     app: Flask, item: dict[str, Any], field: str
