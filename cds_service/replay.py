@@ -36,10 +36,12 @@ def replay_key(iss: str, jti: str) -> str:
     return hashlib.sha256(f"{iss}\x00{jti}".encode()).hexdigest()
 
 
-def _unavailable(kind: str, exc: Exception) -> ServiceUnavailable:
+def _unavailable(kind: str, exc: Exception, retry_after: float = 1) -> ServiceUnavailable:
     log_event(logging.ERROR, "replay cache unavailable", reason=kind, error_type=type(exc).__name__)
     return ServiceUnavailable(
-        "authentication unavailable", details=["the replay cache does not answer; retry later"]
+        "authentication unavailable",
+        details=[f"the replay cache does not answer ({kind}); retry later"],
+        retry_after=max(1, math.ceil(retry_after)),
     )
 
 
@@ -79,7 +81,7 @@ class DatabaseReplayCache:
             self._purge_if_due(now)
             return self.store.claim_jti(replay_key(iss, jti), math.ceil(expires_at), now)
         except DatabaseError as exc:
-            raise _unavailable(f"database-{exc.reason}", exc) from None
+            raise _unavailable(f"database-{exc.reason}", exc, self.store.cooldown) from None
 
     def _purge_if_due(self, now: int) -> None:
         with self._lock:

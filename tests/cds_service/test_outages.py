@@ -210,6 +210,8 @@ def test_the_jwt_replay_check_fails_closed_within_the_bound(
 
     assert response.status_code == 503
     assert elapsed < TIMEOUT + SLACK
+    assert "(database-timeout)" in response.get_json()["issue"][0]["diagnostics"]
+    assert int(response.headers["Retry-After"]) >= 1
     app.extensions["cds"].pipeline.store.engine.dispose()
 
 
