@@ -18,6 +18,7 @@ from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.fuzz import paths
 from tests.cds_service.auth_support import (
     BASE,
     SigningKey,
@@ -73,18 +74,6 @@ FEEDBACK = {
 def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     # One app for every example (hypothesis forbids function-scoped fixtures per example).
     return make_app(Path(tmp_path_factory.mktemp("fuzz")), MAX_BODY_BYTES=64 * 1024)
-
-
-def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every location in a JSON document, the root included."""
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found += paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            found += paths(child, (*prefix, index))
-    return found
 
 
 @st.composite

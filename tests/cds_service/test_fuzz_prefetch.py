@@ -18,8 +18,10 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.fuzz import NASTY as NASTY_VALUES
+from bench.fuzz import paths
 from tests.cds_service.support import URL
-from tests.cds_service.test_fuzz import json_values, paths
+from tests.cds_service.test_fuzz import json_values
 from tests.conftest import log_lines, make_app
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.json"))
@@ -28,38 +30,8 @@ SEEDS = [
     for body in (json.loads(path.read_text()) for path in EXAMPLES)
     if isinstance(body, dict) and "prefetch" in body
 ]
-# Values a FHIR element might hold in a broken record, beyond random JSON.
-NASTY = st.sampled_from(
-    [
-        "0001-01-01T00:00:00+14:00",
-        "9999-12-31T23:59:59-14:00",
-        "0001-01-01",
-        "9999-12-31",
-        "2026-02-30",
-        "2026-11",
-        "T",
-        "",
-        "\x00",
-        "a\x00b",
-        "x" * 5000,
-        1e308,
-        -1e308,
-        2**64,
-        -(2**63),
-        0,
-        True,
-        [],
-        {},
-        [None],
-        [[]],
-        [{}],
-        {"coding": True},
-        {"coding": 5},
-        {"coding": [{"code": ["a"]}]},
-        {"coding": [{"system": 1, "code": {}}]},
-        {"value": "NaN"},
-    ]
-)
+# Values a FHIR element might hold in a broken record, beyond random JSON (the bench's list).
+NASTY = st.sampled_from(NASTY_VALUES)
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
