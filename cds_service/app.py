@@ -36,7 +36,7 @@ from cds_service.metrics import init_metrics
 from cds_service.migrate import head_revision
 from cds_service.runtime import Runtime, json_response
 from cds_service.settings import ConfigError, Settings, load_settings
-from cds_service.store import Store, default_database_url, make_engine
+from cds_service.store import SchemaProblem, Store, default_database_url, make_engine
 from hooks.findings import Assessment
 from hooks.knowledge import KnowledgeError, load_knowledge
 from hooks.registry import Registry, RegistryError, ServiceSpec
@@ -120,6 +120,22 @@ def create_app(
 def default_instance_path() -> Path:
     """The instance folder create_app uses when CDS_INSTANCE_PATH is unset (Flask's choice)."""
     return Path(Flask(__name__).instance_path)
+
+
+def report_database(app: Flask) -> SchemaProblem | None:
+    """Log, at start-up, that the database cannot serve this release yet (and why)."""
+    store: Store | None = app.extensions["cds"].pipeline.store
+    problem = store.schema_problem() if store is not None else None
+    if problem is not None:
+        log_event(
+            logging.ERROR,
+            "DATABASE NOT READY: calls that need it fail until `cds-service db upgrade` has run "
+            "and the database answers; /readyz answers 503 until then",
+            reason=problem.reason,
+            schema_revision=problem.revision,
+            expected_revision=problem.needed,
+        )
+    return problem
 
 
 def card_renderer(registry: Registry) -> CardRenderer:

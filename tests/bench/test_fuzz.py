@@ -12,7 +12,7 @@ def test_mutated_bodies_on_postgresql_get_no_undocumented_status(postgres_url: s
     # The fixture's own schema is unused: run() makes and drops one, as the bench does.
     base = postgres_url.split("?")[0]
 
-    result = run(base, invocations=200, feedback=150, seed=20261127)
+    result = run(base, invocations=150, feedback=100, seed=20261127)
 
     assert result["statuses"]["invocation"].get(200, 0) > 50  # the mutations stay realistic
     assert result["statuses"]["feedback"].get(200, 0) > 10

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ from click.testing import CliRunner
 from flask import Flask
 
 from cds_service import create_app
+from cds_service.app import report_database
 from cds_service.migrate import head_revision, upgrade
 from tests.cds_service.test_feedback import ACCEPTED
 from tests.cds_service.test_metrics import (
@@ -97,22 +96,17 @@ def test_serve_says_so_at_start_up(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "run `cds-service db upgrade`" in result.stderr
 
 
-def test_each_worker_logs_it_at_start_up(tmp_path: Path) -> None:
-    env = {
-        "CDS_AUTH": "off",
-        "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
-        "CDS_INSTANCE_PATH": str(tmp_path / "instance"),
-        "PATH": "/usr/bin:/bin",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", "import cds_service.wsgi"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+def test_each_worker_logs_it_at_start_up(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # cds_service/wsgi.py calls report_database(app) once in each worker, after create_app().
+    report_database(unmigrated(tmp_path))
 
-    [line] = [json.loads(x) for x in result.stderr.splitlines() if "DATABASE NOT READY" in x]
+    [line] = [json.loads(x) for x in log_lines(caplog).splitlines() if "DATABASE NOT READY" in x]
     assert (line["level"], line["reason"]) == ("error", "schema-not-current")
     assert (line["schema_revision"], line["expected_revision"]) == (None, head_revision())
+
+
+def test_a_current_database_is_not_reported(tmp_path: Path) -> None:
+    app = unmigrated(tmp_path)
+    upgrade(app.extensions["cds"].pipeline.store.engine)
+
+    assert report_database(app) is None
