@@ -85,13 +85,14 @@ class ResourceSet:
     def complete_type(self, resource_type: str) -> bool:
         """Whether every record of a type that the client or server has is here.
 
-        False when an incomplete key holds that type, or holds nothing to tell its type by.
+        False when an incomplete key holds that type, or holds nothing to tell its type by
+        (no resources, or one whose resourceType is not a string: it could be any type).
         """
         for value in self.values.values():
             if value.complete:
                 continue
-            kinds = {r.get("resourceType") for r in value.resources}
-            if not kinds or resource_type in kinds:
+            kinds = [r.get("resourceType") for r in value.resources]
+            if not kinds or resource_type in kinds or not all(isinstance(k, str) for k in kinds):
                 return False
         return True
 
