@@ -34,11 +34,13 @@ STATUS_TEXT = {
     "service's.",
     401: "Missing or rejected JWT. The body is empty; WWW-Authenticate: Bearer.",
     404: "Unknown service.",
-    412: "Required prefetch data was neither sent nor obtainable from fhirServer.",
+    412: "Required prefetch data was neither sent nor obtainable from fhirServer; the "
+    "diagnostics name each key and its cause (e.g. fhir-server-not-allowlisted, http-401).",
     413: "Body, JSON nesting or resource count over a limit.",
     415: "The body is not JSON.",
     500: "Unexpected error; the body carries the request id.",
-    503: "A dependency (database or replay cache) does not answer.",
+    503: "A dependency (the database, or the JWT replay cache) does not answer in time, or "
+    "the database schema is not current; nothing was stored. Retry-After says when to retry.",
 }
 
 

@@ -37,10 +37,11 @@ def _no_nul(value: str) -> str:
 ID_CHARS = 256
 SYSTEM_CHARS = 1024
 TEXT_CHARS = 10_000  # display and comment are unbounded text columns; this is abuse control
-NoNul = AfterValidator(_no_nul)
-StoredId = Annotated[str, StringConstraints(min_length=1, max_length=ID_CHARS), NoNul]
-StoredSystem = Annotated[str, StringConstraints(min_length=1, max_length=SYSTEM_CHARS), NoNul]
-StoredText = Annotated[str, StringConstraints(max_length=TEXT_CHARS), NoNul]
+# The check, and the same rule stated in the API document (ECMA-262 regex) for clients.
+NoNul = (AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}))
+StoredId = Annotated[str, StringConstraints(min_length=1, max_length=ID_CHARS), *NoNul]
+StoredSystem = Annotated[str, StringConstraints(min_length=1, max_length=SYSTEM_CHARS), *NoNul]
+StoredText = Annotated[str, StringConstraints(max_length=TEXT_CHARS), *NoNul]
 
 # RFC 3339 date-time, as the API document's `format: date-time` says: seconds and an offset.
 RFC3339 = re.compile(

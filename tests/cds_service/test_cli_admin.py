@@ -41,8 +41,8 @@ def test_upgrade_reports_the_revisions_it_applied_then_nothing(sqlite_url: str) 
     second = run("db", "upgrade")
 
     assert first.exit_code == 0, first.output
-    assert first.stdout == "applied 0001, 0002; database at 0002 (head)\n"
-    assert second.stdout == "nothing to apply; database at 0002 (head)\n"
+    assert first.stdout == "applied 0001, 0002, 0003; database at 0003 (head)\n"
+    assert second.stdout == "nothing to apply; database at 0003 (head)\n"
 
 
 def test_upgrade_to_a_revision_then_current_says_it_is_behind(sqlite_url: str) -> None:
@@ -54,8 +54,8 @@ def test_upgrade_to_a_revision_then_current_says_it_is_behind(sqlite_url: str) -
 
     assert empty.stdout.startswith("none: the database has no schema")
     assert partial.stdout == "applied 0001; database at 0001\n"
-    assert behind.stdout.startswith("0001: behind head 0002")
-    assert head.stdout == "0002 (head)\n"
+    assert behind.stdout.startswith("0001: behind head 0003")
+    assert head.stdout == "0003 (head)\n"
 
 
 def test_upgrade_needs_only_the_database_url(
@@ -161,8 +161,9 @@ def test_history_lists_every_migration_newest_first_without_a_database(
 
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("0001 -> 0002 (head): JWT replay cache")
-    assert lines[1] == "base -> 0001: Card ledger and feedback."
+    assert lines[0].startswith("0002 -> 0003 (head): Feedback identity key")
+    assert lines[1].startswith("0001 -> 0002: JWT replay cache")
+    assert lines[2] == "base -> 0001: Card ledger and feedback."
 
 
 def seed(url: str, now: datetime) -> None:
