@@ -11,8 +11,9 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
+from hooks.types import JsonObject
+
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
-JsonObject = dict[str, Any]
 
 
 class WireModel(BaseModel):

@@ -14,13 +14,13 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 import orjson
 
-JsonObject = dict[str, Any]
+from hooks.types import JsonObject
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_REDIRECTS = 3
 KNOWN_STATUSES = frozenset({400, 401, 403, 405, 406, 408, 429, 500, 502, 503, 504})

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-JsonObject = dict[str, Any]
+from hooks.types import JsonObject
+
 # Date elements to sort by, in order of preference, per resource type.
 DATE_ELEMENTS = (
     "effectiveDateTime",

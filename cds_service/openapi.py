@@ -21,8 +21,8 @@ from cds_service.errors import OperationOutcomeBody
 from cds_service.protocol import Discovery, FeedbackReceipt, FeedbackRequest, HookRequest
 from hooks.registry import ServiceSpec
 from hooks.services import SERVICES
+from hooks.types import JsonObject
 
-JsonObject = dict[str, Any]
 REF = "#/components/schemas/{model}"
 SECURITY_SCHEME = "cdsHooksJwt"
 FHIR_JSON = "application/fhir+json"

@@ -34,8 +34,9 @@ from cds_service.fhir_client import (
 from cds_service.protocol import HookRequest
 from cds_service.settings import Settings
 from hooks.contexts import FHIR_ID, HookContext
-from hooks.fhirdata import JsonObject, KeyStatus, PrefetchValue, ResourceSet
+from hooks.fhirdata import KeyStatus, PrefetchValue, ResourceSet
 from hooks.registry import TOKEN, ReferenceFollow, ServiceSpec
+from hooks.types import JsonObject
 
 FHIR_ID_RE = re.compile(FHIR_ID)
 REFERENCES = "_references"  # the key under which followed references are kept and counted

@@ -22,7 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from cards.model import JsonObject, NonEmpty, WireModel
+from cards.model import NonEmpty, WireModel
+from hooks.types import JsonObject
 
 
 def _no_nul(value: str) -> str:

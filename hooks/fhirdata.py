@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
-JsonObject = dict[str, Any]
+from hooks.types import JsonObject
+
 R = TypeVar("R", bound=Resource)
 
 

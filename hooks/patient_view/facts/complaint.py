@@ -18,13 +18,14 @@ from typing import Any
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.observation import Observation
 
-from hooks.fhirdata import JsonObject, ResourceSet, codings
+from hooks.fhirdata import ResourceSet, codings
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.index import has_prefix, matches
 from hooks.patient_view.facts.codes import Code, codes_of, label_of, ref_of, words_of
 from hooks.patient_view.facts.conditions import ConditionFacts
 from hooks.patient_view.facts.timing import instant, latest, raw_instant, within
+from hooks.types import JsonObject
 
 # The elements read below; nothing else is validated (hooks/fhirdata.py).
 ENCOUNTER_FIELDS = ("status", "class", "reasonCode", "period")  # class: required by R4

@@ -14,7 +14,7 @@ from typing import Any
 
 from fhir.resources.R4B.condition import Condition
 
-from hooks.fhirdata import JsonObject, ResourceSet, codings
+from hooks.fhirdata import ResourceSet, codings
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.index import has_prefix
@@ -29,6 +29,7 @@ from hooks.patient_view.facts.codes import (
     words_of,
 )
 from hooks.patient_view.facts.timing import earliest, instant
+from hooks.types import JsonObject
 
 # The elements read below; nothing else of a Condition is validated (hooks/fhirdata.py).
 CONDITION_FIELDS = (

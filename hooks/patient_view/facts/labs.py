@@ -15,13 +15,14 @@ from typing import Any
 
 from fhir.resources.R4B.observation import Observation
 
-from hooks.fhirdata import JsonObject, ResourceSet, Unreadable, malformed_concept
+from hooks.fhirdata import ResourceSet, Unreadable, malformed_concept
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.schema import Analyte
 from hooks.patient_view.facts.codes import code_set, codes_of, ref_of
 from hooks.patient_view.facts.timing import days_between, instant, raw_instant, within
 from hooks.patient_view.facts.units import resolve_unit, to_canonical
+from hooks.types import JsonObject
 
 # The elements read below; nothing else of an Observation is validated (hooks/fhirdata.py).
 LAB_FIELDS = (

@@ -18,12 +18,13 @@ from fhir.resources.R4B.medication import Medication
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 
-from hooks.fhirdata import JsonObject, ResourceSet, codings
+from hooks.fhirdata import ResourceSet, codings
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.index import matches, normalise_text
 from hooks.patient_view.facts.codes import Code, codes_of, label_of, ref_of, words_of
 from hooks.patient_view.facts.timing import instant, latest
+from hooks.types import JsonObject
 
 # The elements read below; nothing else is validated (hooks/fhirdata.py).
 MEDICATION_FIELDS = ("code", "form", "ingredient")

@@ -13,13 +13,14 @@ from datetime import datetime
 
 from fhir.resources.R4B.observation import Observation
 
-from hooks.fhirdata import JsonObject, ResourceSet, codings
+from hooks.fhirdata import ResourceSet, codings
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.index import icd_key
 from hooks.patient_view.facts.codes import codes_of, ref_of
 from hooks.patient_view.facts.conditions import ConditionFacts
 from hooks.patient_view.facts.timing import instant, within
+from hooks.types import JsonObject
 
 STATUS_FIELDS = ("status", "code", "valueCodeableConcept", "effectiveDateTime", "issued")
 # Z3A codes: 00 unspecified, 01 under 8 weeks, 08-42 that week, 49 over 42 weeks.
