@@ -36,7 +36,7 @@ $(VENV)/.installed-test: pyproject.toml $(LOCK_TEST) | $(BIN)/python
 
 # Re-resolve the lock files within pyproject.toml's ranges (needs uv, from the test extras).
 lock: install-test
-	$(BIN)/uv pip compile $(LOCK_ARGS) --extra test --extra bench pyproject.toml \
+	$(BIN)/uv pip compile $(LOCK_ARGS) --extra test --extra bench --extra workbench pyproject.toml \
 	  requirements/build.in -o requirements/test.txt
 	$(BIN)/uv pip compile $(LOCK_ARGS) -c requirements/test.txt pyproject.toml \
 	  -o requirements/runtime.txt

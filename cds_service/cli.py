@@ -16,6 +16,7 @@ import click
 import orjson
 
 from cds_service.cli_admin import db, openapi_document, purge
+from cds_service.cli_workbench import replay
 from cds_service.errors import CdsError, PreconditionFailed
 from cds_service.settings import ConfigError
 
@@ -143,6 +144,7 @@ def validate_knowledge(directory: Path | None) -> None:
 main.add_command(db)
 main.add_command(purge)
 main.add_command(openapi_document)
+main.add_command(replay)
 
 
 def _check_config() -> Any:

@@ -1,0 +1,93 @@
+"""The workbench's pages: Jinja2 templates, matplotlib charts, markdown-it for card detail.
+
+Every page is one self-contained HTML file: styles inline, charts as inline SVG, no script and
+no network reference, so it opens from a mail attachment and prints as it shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from cds_service.workbench import charts
+from cds_service.workbench.models import INDICATORS, ReplayResult
+
+MAX_CHART_ROWS = 30
+
+
+@cache
+def environment() -> Environment:
+    """Templates from the package; autoescaped HTML, plain Markdown."""
+    env = Environment(
+        loader=PackageLoader("cds_service.workbench", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.globals["pct"] = percent
+    env.filters["markdown"] = markdown
+    return env
+
+
+def percent(part: float, whole: float) -> str:
+    """`part` of `whole` as a percentage, or n/a when there is no whole."""
+    return f"{100 * part / whole:.1f}%" if whole else "n/a"
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    # Card detail is GitHub-flavoured markdown from our own catalogue; raw HTML stays off anyway.
+    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def markdown(text: str | None) -> Markup:
+    """Card detail rendered as an EHR would (CommonMark with tables, no raw HTML)."""
+    return Markup(_markdown().render(text or ""))  # noqa: S704 - markdown-it escapes input
+
+
+def _trim(labels: Sequence[str], values: Sequence[float]) -> tuple[list[str], list[float]]:
+    return list(labels[:MAX_CHART_ROWS]), list(values[:MAX_CHART_ROWS])
+
+
+def render_replay(result: ReplayResult) -> str:
+    """index.html of a replay."""
+    s = result.summary
+    labels, values = _trim(
+        [f"{r.rule} {r.title}"[:48] for r in s.by_rule], [r.per_100_patients for r in s.by_rule]
+    )
+    found: dict[str, Any] = {
+        "rules": charts.hbar(
+            "Firing rate per rule", labels, values, xlabel="patients per 100 evaluated"
+        ),
+        "indicators": charts.hbar(
+            "Indicator mix",
+            list(INDICATORS),
+            [c.count for c in s.by_indicator],
+            xlabel="cards",
+            colours=[charts.INDICATOR_COLOURS[i] for i in INDICATORS],
+        ),
+        "orders": charts.hbar(
+            "Orders suggested",
+            *_trim([o.key for o in s.by_order], [o.count for o in s.by_order]),
+            xlabel="suggestions",
+        ),
+    }
+    if result.comparison is not None:
+        changed = [d for d in result.comparison.by_rule if d.before or d.after]
+        shown = changed[:MAX_CHART_ROWS]
+        found["baseline"] = charts.grouped_hbar(
+            "Patients per rule: baseline and proposed",
+            [d.rule for d in shown],
+            [d.before for d in shown],
+            [d.after for d in shown],
+            xlabel="patients",
+        )
+    page = environment().get_template("replay.html.j2")
+    return page.render(r=result, charts={k: Markup(v) for k, v in found.items()})  # noqa: S704
