@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 from cds_service.workbench.engine import Engine, EngineSpec, engine_for, patient_key
 from cds_service.workbench.executors import Executor
@@ -39,6 +39,7 @@ from cds_service.workbench.models import (
     ReplayResult,
     RuleDelta,
     RunInfo,
+    Summary,
 )
 from cds_service.workbench.tally import Tally
 
@@ -58,10 +59,40 @@ class Job:
 
 @dataclass
 class UnitResult:
-    """A unit's patients, in order, and the input files that were not patients at all."""
+    """What a unit sends back: its patients.ndjson lines, counts, and bounded lists.
 
-    records: list[PatientRecord] = field(default_factory=list)
+    Lines travel already serialised and counts as counters, so the driver only appends bytes
+    and adds numbers: it keeps up with any number of workers.
+    """
+
+    lines: bytes = b""
+    now: Tally = field(default_factory=Tally)
+    before: Tally | None = None
+    errors: list[PatientError] = field(default_factory=list)
+    changed: list[ChangedPatient] = field(default_factory=list)
+    changed_count: int = 0
     skipped: list[PatientError] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        """Inputs the unit consumed (patients and skipped files), for progress."""
+        return self.now.patients + len(self.skipped)
+
+    def add(self, record: PatientRecord) -> None:
+        """Count one patient's record (its line is written by the caller)."""
+        self.now.add(record.cards, record.error)
+        if record.error is not None and len(self.errors) < MAX_LISTED_ERRORS:
+            self.errors.append(record.error)
+        if self.before is not None and record.baseline is not None:
+            self.before.add(record.baseline.cards, record.baseline.error)
+            if record.changed:
+                self.changed_count += 1
+                if len(self.changed) < MAX_LISTED_CHANGES:
+                    self.changed.append(
+                        ChangedPatient(
+                            patient=record.patient, before=record.baseline.cards, after=record.cards
+                        )
+                    )
 
 
 def run_unit(unit: Unit, job: Job) -> UnitResult:
@@ -69,13 +100,23 @@ def run_unit(unit: Unit, job: Job) -> UnitResult:
     current = engine_for(job.current)
     baseline = engine_for(job.baseline) if job.baseline is not None else None
     read_types = current.read_types | (baseline.read_types if baseline else frozenset())
-    result = UnitResult()
-    for patient in _patients(unit, read_types, result):
-        result.records.append(_evaluate(patient, current, baseline, job.salt))
+    result = UnitResult(before=Tally() if baseline is not None else None)
+    lines: list[str] = []
+    for item in _patients(unit, read_types, result):
+        record = (
+            item
+            if isinstance(item, PatientRecord)
+            else _evaluate(item, current, baseline, job.salt)
+        )
+        lines.append(record.model_dump_json(exclude_none=True))
+        result.add(record)
+    result.lines = "".join(f"{line}\n" for line in lines).encode()
     return result
 
 
-def _patients(unit: Unit, read_types: frozenset[str], result: UnitResult) -> Iterator[Patient]:
+def _patients(
+    unit: Unit, read_types: frozenset[str], result: UnitResult
+) -> Iterator[Patient | PatientRecord]:
     if isinstance(unit, PartitionUnit):
         yield from read_partition(unit, read_types)
         return
@@ -86,8 +127,9 @@ def _patients(unit: Unit, read_types: frozenset[str], result: UnitResult) -> Ite
         except NotABundle as exc:
             result.skipped.append(PatientError(cause=str(exc), source=path.name))
         except (OSError, ValueError) as exc:
-            error = PatientError(cause=f"unreadable: {exc}", source=path.name)
-            result.records.append(PatientRecord(patient=None, error=error))
+            yield PatientRecord(
+                patient=None, error=PatientError(cause=f"unreadable: {exc}", source=path.name)
+            )
 
 
 def _evaluate(
@@ -153,11 +195,11 @@ def replay(
         per_unit = max(1, min(16, -(-len(found.bundles) // (4 * executor.workers))))
         units: list[Unit] = [*bundle_units(found.bundles, per_unit), *parted.units]
         fold = _Fold(now_engine, before_engine)
-        with open(out / "patients.ndjson", "w", encoding="utf-8") as lines:
+        with open(out / "patients.ndjson", "wb") as lines:
             for result in executor.map_ordered(run_unit, units, job):
                 fold.add(result, lines)
                 if on_progress is not None:
-                    on_progress(len(result.records) + len(result.skipped))
+                    on_progress(result.size)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
     elapsed = time.perf_counter() - started
@@ -178,7 +220,7 @@ def replay(
             executor=executor.name,
             workers=executor.workers,
         ),
-        summary=fold.now.summary(now_engine.knowledge),
+        summary=fold.summary(),
         errors=tuple(fold.errors),
         errors_listed=len(fold.errors),
         comparison=fold.comparison(),
@@ -189,43 +231,37 @@ def replay(
 
 
 class _Fold:
-    """Folds unit results, in order, into counts and the patients.ndjson lines."""
+    """Folds unit results, in order, into the totals and patients.ndjson."""
 
     def __init__(self, now: Engine, before: Engine | None) -> None:
-        self.now = Tally(now.rule_titles)
-        self.before = Tally(before.rule_titles) if before is not None else None
+        self.now_engine = now
         self.before_engine = before
+        self.now = Tally()
+        self.before = Tally() if before is not None else None
         self.errors: list[PatientError] = []
         self.skipped: list[PatientError] = []
         self.changed: list[ChangedPatient] = []
         self.changed_count = 0
 
-    def add(self, result: UnitResult, lines: Any) -> None:
-        self.skipped.extend(result.skipped)
-        for record in result.records:
-            lines.write(record.model_dump_json(exclude_none=True) + "\n")
-            self.now.add(Evaluation(cards=record.cards, error=record.error))
-            if record.error is not None and len(self.errors) < MAX_LISTED_ERRORS:
-                self.errors.append(record.error)
-            if self.before is not None and record.baseline is not None:
-                self.before.add(record.baseline)
-                if record.changed:
-                    self.changed_count += 1
-                    if len(self.changed) < MAX_LISTED_CHANGES:
-                        self.changed.append(
-                            ChangedPatient(
-                                patient=record.patient,
-                                before=record.baseline.cards,
-                                after=record.cards,
-                            )
-                        )
+    def add(self, result: UnitResult, lines: BinaryIO) -> None:
+        lines.write(result.lines)
+        self.now.merge(result.now)
+        if self.before is not None and result.before is not None:
+            self.before.merge(result.before)
+        self.skipped.extend(result.skipped[: MAX_LISTED_ERRORS - len(self.skipped)])
+        self.errors.extend(result.errors[: MAX_LISTED_ERRORS - len(self.errors)])
+        self.changed.extend(result.changed[: MAX_LISTED_CHANGES - len(self.changed)])
+        self.changed_count += result.changed_count
+
+    def summary(self) -> Summary:
+        return self.now.summary(self.now_engine.knowledge, self.now_engine.rule_titles)
 
     def comparison(self) -> Comparison | None:
         if self.before is None or self.before_engine is None:
             return None
-        before = self.before.summary(self.before_engine.knowledge)
+        titles = {**self.before_engine.rule_titles, **self.now_engine.rule_titles}
+        before = self.before.summary(self.before_engine.knowledge, self.before_engine.rule_titles)
         rules = sorted(set(self.before.rule_patients) | set(self.now.rule_patients))
-        titles = {**self.before.rules, **self.now.rules}
         deltas = [
             RuleDelta(
                 rule=rule,

@@ -12,14 +12,14 @@ Definitions (README "For informaticists" repeats them):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from cds_service.workbench.models import (
     INDICATORS,
     CardDigest,
     Count,
-    Evaluation,
     KnowledgeRef,
+    PatientError,
     RuleCount,
     Summary,
     TopShare,
@@ -35,10 +35,12 @@ def lead_rule(card: CardDigest) -> str | None:
 
 
 class Tally:
-    """Running counts for one knowledge set; `summary()` freezes them."""
+    """Running counts for one knowledge set: kept per work unit, merged, then summarised.
 
-    def __init__(self, rules: Mapping[str, tuple[str, str]]) -> None:
-        self.rules = rules  # rule id -> (title, family)
+    Plain counters, so a worker's tally crosses to the driver as a few hundred bytes.
+    """
+
+    def __init__(self) -> None:
         self.patients = 0
         self.evaluated = 0
         self.with_cards = 0
@@ -52,16 +54,16 @@ class Tally:
         self.orders: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
 
-    def add(self, evaluation: Evaluation) -> None:
+    def add(self, cards: Sequence[CardDigest], error: PatientError | None) -> None:
         """Count one patient."""
         self.patients += 1
-        if evaluation.error is not None:
-            self.errors[evaluation.error.cause] += 1
+        if error is not None:
+            self.errors[error.cause] += 1
             return
         self.evaluated += 1
-        self.with_cards += bool(evaluation.cards)
-        self.cards += len(evaluation.cards)
-        for card in evaluation.cards:
+        self.with_cards += bool(cards)
+        self.cards += len(cards)
+        for card in cards:
             self.families[card.family] += 1
             self.indicators[card.indicator] += 1
             self.orders.update(order.label for order in card.orders)
@@ -75,6 +77,25 @@ class Tally:
                 self.rule_patients[hit.rule] += 1
                 self.rule_indicator.setdefault(hit.rule, Counter())[card.indicator] += 1
 
+    def merge(self, other: Tally) -> None:
+        """Add another tally's counts (a work unit's) to this one."""
+        self.patients += other.patients
+        self.evaluated += other.evaluated
+        self.with_cards += other.with_cards
+        self.cards += other.cards
+        for mine, theirs in (
+            (self.rule_patients, other.rule_patients),
+            (self.no_conclusion, other.no_conclusion),
+            (self.led, other.led),
+            (self.families, other.families),
+            (self.indicators, other.indicators),
+            (self.orders, other.orders),
+            (self.errors, other.errors),
+        ):
+            mine.update(theirs)
+        for rule, counts in other.rule_indicator.items():
+            self.rule_indicator.setdefault(rule, Counter()).update(counts)
+
     def _rate(self, count: int) -> float:
         return round(100 * count / self.evaluated, 2) if self.evaluated else 0.0
 
@@ -84,15 +105,18 @@ class Tally:
             Count(key=k, count=counter[k], per_100_patients=self._rate(counter[k])) for k in ordered
         )
 
-    def summary(self, knowledge: KnowledgeRef) -> Summary:
-        """Counts and rates, rules by how many patients they appeared for."""
+    def summary(self, knowledge: KnowledgeRef, rules: Mapping[str, tuple[str, str]]) -> Summary:
+        """Counts and rates, rules by how many patients they appeared for.
+
+        `rules` maps rule id -> (title, family), for labels.
+        """
         led_total = sum(self.led.values())
         rule_ids = set(self.rule_patients) | set(self.no_conclusion)
         by_rule = [
             RuleCount(
                 rule=rule,
-                title=self.rules.get(rule, (rule, ""))[0],
-                family=self.rules.get(rule, ("", ""))[1],
+                title=rules.get(rule, (rule, ""))[0],
+                family=rules.get(rule, ("", ""))[1],
                 patients=self.rule_patients[rule],
                 per_100_patients=self._rate(self.rule_patients[rule]),
                 cards_led=self.led[rule],
