@@ -1,4 +1,4 @@
-"""The `cds-service` command: serve, evaluate a request offline, migrate the database.
+"""The `cds-service` command: serve, evaluate offline, migrate, and the informaticist's workbench.
 
 Exit codes: 0 success; 1 unexpected failure; 2 usage error; 3 invalid request or
 configuration; 4 required data missing (the HTTP 412 case); 5 database unreachable.
@@ -16,7 +16,7 @@ import click
 import orjson
 
 from cds_service.cli_admin import db, openapi_document, purge
-from cds_service.cli_workbench import replay
+from cds_service.cli_workbench import catalogue, replay
 from cds_service.errors import CdsError, PreconditionFailed
 from cds_service.settings import ConfigError
 
@@ -145,6 +145,7 @@ main.add_command(db)
 main.add_command(purge)
 main.add_command(openapi_document)
 main.add_command(replay)
+main.add_command(catalogue)
 
 
 def _check_config() -> Any:

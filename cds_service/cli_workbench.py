@@ -97,3 +97,28 @@ def replay(
             service_id=service_id,
         )
     )
+
+
+@click.command()
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for index.html and catalogue.md.",
+)
+@click.option(
+    "--knowledge",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Knowledge folder (default: CDS_KNOWLEDGE_DIR or the shipped one).",
+)
+@click.option(
+    "--examples",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Example patients, one per rule (default: the shipped examples.yaml).",
+)
+def catalogue(out: Path, knowledge: Path | None, examples: Path | None) -> None:
+    """Write the rule catalogue: each rule in words, its citations and its example card."""
+    from cds_service.cli import _fail_on_config
+
+    run_catalogue = _workbench().run_catalogue
+    _fail_on_config(lambda: run_catalogue(out, knowledge=knowledge, examples=examples))

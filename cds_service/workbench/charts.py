@@ -80,6 +80,34 @@ def hbar(
     return _svg(figure, title)
 
 
+def stacked_hbar(
+    title: str,
+    labels: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    *,
+    colours: Mapping[str, str],
+    xlabel: str,
+) -> str:
+    """Horizontal bars split into named segments (e.g. rules per family by indicator)."""
+    with mpl.rc_context(_RC):
+        figure = _figure(len(labels) + 1)
+        axes = figure.subplots()
+        positions = list(range(len(labels)))[::-1]
+        left = [0.0] * len(labels)
+        for name, values in series.items():
+            bars = axes.barh(positions, values, left=left, color=colours.get(name), label=name)
+            axes.bar_label(
+                bars, labels=[f"{v:g}" if v else "" for v in values], label_type="center",
+                color="white", fontsize=8,
+            )  # fmt: skip
+            left = [a + b for a, b in zip(left, values, strict=True)]
+        axes.set_yticks(positions, labels)
+        axes.set_xlabel(xlabel)
+        axes.set_title(title, loc="left", fontsize=10, color=INK)
+        axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return _svg(figure, title)
+
+
 def grouped_hbar(
     title: str,
     labels: Sequence[str],

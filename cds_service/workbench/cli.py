@@ -109,3 +109,23 @@ def run_replay(
     if result.comparison is not None:
         line += f"; {result.comparison.changed_patients} changed against the baseline"
     click.echo(f"{line} -> {out / 'index.html'}")
+
+
+def run_catalogue(out: Path, *, knowledge: Path | None, examples: Path | None) -> None:
+    """`cds-service catalogue`: write the pages; exit 1 if an enabled rule lacks its card."""
+    from cds_service.workbench.catalogue import EXAMPLES, build_catalogue, missing_examples, render
+
+    catalogue = build_catalogue(knowledge, examples or EXAMPLES)
+    html, text = render(catalogue)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "index.html").write_text(html, encoding="utf-8")
+    (out / "catalogue.md").write_text(text, encoding="utf-8")
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(catalogue.counts().items()))
+    click.echo(
+        f"catalogue of knowledge {catalogue.knowledge.version}: {len(catalogue.rules)} rules "
+        f"({counts}) -> {out / 'index.html'}, {out / 'catalogue.md'}"
+    )
+    missing = missing_examples(catalogue)
+    if missing:
+        click.echo(f"error: no example card for {', '.join(missing)}", err=True)
+        sys.exit(1)

@@ -105,17 +105,24 @@ class Engine:
         """Rule id -> (title, family), for labelling counts."""
         return {r.id: (r.title, r.family.value) for r in self.pipeline.registry.knowledge.rules}
 
-    def evaluate(self, resources: list[JsonObject]) -> Evaluation:
-        """The patient's cards, or why the service could not evaluate them (no PHI)."""
+    def run(self, resources: list[JsonObject]) -> tuple[list[Card], PatientError | None]:
+        """The service's cards for the patient, as an EHR receives them, or why there are none."""
         try:
             outcome = _invoke(self.pipeline, self.spec.service_id, resources, self._added)
         except CdsError as exc:
-            return Evaluation(error=PatientError(cause=exc.message, details=tuple(exc.details)))
+            return [], PatientError(cause=exc.message, details=tuple(exc.details))
         except Exception as exc:
             # The message may quote patient data: keep the type and where it was raised.
             cause = f"internal error: {type(exc).__name__} at {_where(exc)}"
-            return Evaluation(error=PatientError(cause=cause))
-        return Evaluation(cards=tuple(self.digest(card) for card in outcome.response.cards))
+            return [], PatientError(cause=cause)
+        return outcome.response.cards, None
+
+    def evaluate(self, resources: list[JsonObject]) -> Evaluation:
+        """The patient's cards as digests, or why the service could not evaluate them (no PHI)."""
+        cards, error = self.run(resources)
+        if error is not None:
+            return Evaluation(error=error)
+        return Evaluation(cards=tuple(self.digest(card) for card in cards))
 
     def digest(self, card: Card) -> CardDigest:
         """The parts of a card a committee counts."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markdown_it import MarkdownIt
@@ -16,6 +16,9 @@ from markupsafe import Markup
 
 from cds_service.workbench import charts
 from cds_service.workbench.models import INDICATORS, ReplayResult
+
+if TYPE_CHECKING:
+    from cds_service.workbench.catalogue import Catalogue
 
 MAX_CHART_ROWS = 30
 
@@ -33,7 +36,19 @@ def environment() -> Environment:
     )
     env.globals["pct"] = percent
     env.filters["markdown"] = markdown
+    env.filters["mdcell"] = markdown_cell
+    env.filters["blockquote"] = blockquote
     return env
+
+
+def markdown_cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def blockquote(text: str) -> str:
+    """Markdown quoted line by line."""
+    return "\n".join(f"> {line}".rstrip() for line in text.splitlines())
 
 
 def percent(part: float, whole: float) -> str:
@@ -91,3 +106,22 @@ def render_replay(result: ReplayResult) -> str:
         )
     page = environment().get_template("replay.html.j2")
     return page.render(r=result, charts={k: Markup(v) for k, v in found.items()})  # noqa: S704
+
+
+def render_catalogue(catalogue: Catalogue) -> tuple[str, str]:
+    """The catalogue's page and its Markdown twin (for review by e-mail)."""
+    from cds_service.workbench.catalogue import families_by_severity
+
+    counts = families_by_severity(catalogue.rules)
+    families = sorted(counts)
+    chart = charts.stacked_hbar(
+        "Rules by family and indicator",
+        families,
+        {ind: [counts[f].get(ind, 0) for f in families] for ind in INDICATORS},
+        colours=charts.INDICATOR_COLOURS,
+        xlabel="rules",
+    )
+    env = environment()
+    html = env.get_template("catalogue.html.j2").render(c=catalogue, chart=Markup(chart))  # noqa: S704
+    text = env.get_template("catalogue.md.j2").render(c=catalogue)
+    return html, text
