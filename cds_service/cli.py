@@ -16,7 +16,7 @@ import click
 import orjson
 
 from cds_service.cli_admin import db, openapi_document, purge
-from cds_service.cli_workbench import catalogue, replay
+from cds_service.cli_workbench import catalogue, replay, report
 from cds_service.errors import CdsError, PreconditionFailed
 from cds_service.settings import ConfigError
 
@@ -146,6 +146,7 @@ main.add_command(purge)
 main.add_command(openapi_document)
 main.add_command(replay)
 main.add_command(catalogue)
+main.add_command(report)
 
 
 def _check_config() -> Any:
@@ -162,7 +163,7 @@ def _fail_on_config(build: Any) -> Any:
         sys.exit(EXIT_INVALID)
 
 
-def _parse_as_of(text: str) -> datetime:
+def _parse_as_of(text: str, option: str = "--as-of") -> datetime:
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
@@ -170,6 +171,6 @@ def _parse_as_of(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(
-            "use YYYY-MM-DD or an ISO 8601 instant", param_hint="--as-of"
+            "use YYYY-MM-DD or an ISO 8601 instant", param_hint=option
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The informaticist's workbench commands: `replay` (and, as they land, `catalogue`, `report`).
+"""The informaticist's workbench commands: `replay`, `catalogue` and `report`.
 
 Declarations only: each command parses its options and calls `cds_service.workbench.cli`,
 whose libraries (Dask, Jinja2, matplotlib, ...) come with the `workbench` extra and load only
@@ -7,7 +7,9 @@ when a workbench command runs.
 
 from __future__ import annotations
 
+import os
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +124,57 @@ def catalogue(out: Path, knowledge: Path | None, examples: Path | None) -> None:
 
     run_catalogue = _workbench().run_catalogue
     _fail_on_config(lambda: run_catalogue(out, knowledge=knowledge, examples=examples))
+
+
+@click.command()
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for report.json and index.html.",
+)
+@click.option("--since", help="First day (YYYY-MM-DD) or instant of the window.")
+@click.option("--until", help="Last day of the window (inclusive), or an instant (exclusive).")
+@click.option(
+    "--database", help="Ledger database URL (default: CDS_DATABASE_URL, as `db upgrade` uses)."
+)
+def report(out: Path, since: str | None, until: str | None, database: str | None) -> None:
+    """Report the card ledger: cards, states and feedback per rule over a time window."""
+    from cds_service.cli import _fail_on_config, _parse_as_of
+    from cds_service.cli_admin import _database_url, _errors
+    from cds_service.store import make_engine
+
+    run_report = _workbench().run_report
+    start = _parse_as_of(since, "--since") if since else None
+    end = _parse_until(until) if until else None
+    if start and end and end <= start:
+        raise click.BadParameter("must be after --since", param_hint="--until")
+    titles = _fail_on_config(_rule_titles)
+    url = database or _database_url()
+    with _errors(url):
+        engine = make_engine(url)
+        try:
+            run_report(out, engine=engine, since=start, until=end, rule_titles=titles)
+        finally:
+            engine.dispose()
+
+
+def _rule_titles() -> dict[str, tuple[str, str]]:
+    """Rule id -> (title, family) of the configured knowledge, to label the report."""
+    from cds_service.app import read_environment
+    from cds_service.settings import ConfigError, load_settings
+    from hooks.knowledge import KnowledgeError, load_knowledge
+
+    settings = load_settings(read_environment(os.environ))
+    try:
+        knowledge = load_knowledge(settings.KNOWLEDGE_DIR)
+    except KnowledgeError as exc:
+        raise ConfigError(str(exc)) from exc
+    return {rule.id: (rule.title, rule.family.value) for rule in knowledge.rules}
+
+
+def _parse_until(text: str) -> datetime:
+    from cds_service.cli import _parse_as_of
+
+    moment = _parse_as_of(text, "--until")
+    return moment + timedelta(days=1) if len(text) == 10 else moment

@@ -65,6 +65,7 @@ def hbar(
     xlabel: str,
     colours: Sequence[str] | None = None,
     fmt: str = "{:g}",
+    counts: bool = True,
 ) -> str:
     """Horizontal bars, first label on top, each bar labelled with its value."""
     with mpl.rc_context(_RC):
@@ -77,6 +78,8 @@ def hbar(
         axes.set_title(title, loc="left", fontsize=10, color=INK)
         axes.bar_label(bars, labels=[fmt.format(v) for v in values], padding=3, fontsize=8)
         axes.margins(x=0.12)
+        if counts:
+            axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     return _svg(figure, title)
 
 
@@ -105,6 +108,7 @@ def stacked_hbar(
         axes.set_xlabel(xlabel)
         axes.set_title(title, loc="left", fontsize=10, color=INK)
         axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     return _svg(figure, title)
 
 
@@ -134,6 +138,7 @@ def grouped_hbar(
         axes.bar_label(second, padding=2, fontsize=7)
         axes.legend(loc="lower right", frameon=False)
         axes.margins(x=0.12)
+        axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     return _svg(figure, title)
 
 
@@ -168,6 +173,9 @@ def lines(
         if percent:
             axes.set_ylim(0, 1.05)
             axes.yaxis.set_major_formatter(ticker.PercentFormatter(1.0))
+        else:
+            axes.set_ylim(bottom=0)
+            axes.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         axes.set_ylabel(ylabel)
         axes.set_title(title, loc="left", fontsize=10, color=INK)
         axes.tick_params(axis="x", labelrotation=30, labelsize=7)

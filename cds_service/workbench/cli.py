@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -129,3 +129,43 @@ def run_catalogue(out: Path, *, knowledge: Path | None, examples: Path | None) -
     if missing:
         click.echo(f"error: no example card for {', '.join(missing)}", err=True)
         sys.exit(1)
+
+
+def run_report(
+    out: Path,
+    *,
+    engine: Any,
+    since: datetime | None,
+    until: datetime | None,
+    rule_titles: Mapping[str, tuple[str, str]],
+) -> None:
+    """`cds-service report`: read the ledger window, write report.json and index.html."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cds_service.workbench.ledger import read_ledger, unknown_card_feedback
+    from cds_service.workbench.pages import render_report
+    from cds_service.workbench.report import build_report
+
+    try:
+        result = build_report(
+            read_ledger(engine, since, until),
+            since=since,
+            until=until,
+            rule_titles=rule_titles,
+            unknown_feedback=unknown_card_feedback(engine, since, until),
+        )
+    except SQLAlchemyError as exc:
+        click.echo(
+            f"error: the ledger could not be read ({type(exc).__name__}); "
+            "is the schema current? (cds-service db upgrade)",
+            err=True,
+        )
+        sys.exit(3)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(result.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    (out / "index.html").write_text(render_report(result), encoding="utf-8")
+    f = result.feedback
+    click.echo(
+        f"{result.cards} cards for {result.distinct_patients} patients, "
+        f"{f.accepted} accepted, {f.overridden} overridden -> {out / 'index.html'}"
+    )

@@ -15,12 +15,15 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from cds_service.workbench import charts
-from cds_service.workbench.models import INDICATORS, ReplayResult
+from cds_service.workbench.models import INDICATORS, ReplayResult, ReportResult
 
 if TYPE_CHECKING:
     from cds_service.workbench.catalogue import Catalogue
 
 MAX_CHART_ROWS = 30
+TREND_RULES = 5  # rules drawn in the over-time charts (the most frequent)
+STATE_COLOURS = {"shown": "#2f6db5", "shadow": "#52606d", "snoozed": "#8e6c8a", "off": "#9aa5b1"}
+ACCEPTANCE_GOAL = 0.30  # McCoy 2022
 
 
 @cache
@@ -79,7 +82,11 @@ def render_replay(result: ReplayResult) -> str:
     )
     found: dict[str, Any] = {
         "rules": charts.hbar(
-            "Firing rate per rule", labels, values, xlabel="patients per 100 evaluated"
+            "Firing rate per rule",
+            labels,
+            values,
+            xlabel="patients per 100 evaluated",
+            counts=False,
         ),
         "indicators": charts.hbar(
             "Indicator mix",
@@ -125,3 +132,71 @@ def render_catalogue(catalogue: Catalogue) -> tuple[str, str]:
     html = env.get_template("catalogue.html.j2").render(c=catalogue, chart=Markup(chart))  # noqa: S704
     text = env.get_template("catalogue.md.j2").render(c=catalogue)
     return html, text
+
+
+def render_report(result: ReportResult) -> str:
+    """index.html of a ledger report."""
+    window = _window(result)
+    found: dict[str, str] = {}
+    if result.cards:
+        shown = result.by_rule[:MAX_CHART_ROWS]
+        states = sorted({s for rule in shown for s in rule.states}, key=list(STATE_COLOURS).index)
+        found["rules"] = charts.stacked_hbar(
+            "Cards per rule",
+            [rule.rule for rule in shown],
+            {s: [rule.states.get(s, 0) for rule in shown] for s in states},
+            colours=STATE_COLOURS,
+            xlabel="cards",
+        )
+        found["indicators"] = charts.hbar(
+            "Indicator mix",
+            list(INDICATORS),
+            [result.by_indicator.get(i, 0) for i in INDICATORS],
+            xlabel="cards",
+            colours=[charts.INDICATOR_COLOURS[i] for i in INDICATORS],
+        )
+        top = [rule.rule for rule in result.by_rule[:TREND_RULES]]
+        starts = [p.start for p in result.periods]
+        found["acceptance"] = charts.lines(
+            "Acceptance per rule over time",
+            starts,
+            {
+                rule: [
+                    p.accepted_by_rule.get(rule, 0) / p.by_rule[rule]
+                    if p.by_rule.get(rule)
+                    else None
+                    for p in result.periods
+                ]
+                for rule in top
+            },
+            ylabel="accepted",
+            goal=ACCEPTANCE_GOAL,
+            goal_label="goal 30%",
+            percent=True,
+        )
+        found["volume"] = charts.lines(
+            "Cards per rule over time",
+            starts,
+            {rule: [float(p.by_rule.get(rule, 0)) for p in result.periods] for rule in top},
+            ylabel="cards",
+        )
+    if result.override_reasons:
+        reasons = result.override_reasons[:MAX_CHART_ROWS]
+        found["reasons"] = charts.hbar(
+            "Override reasons",
+            [(r.display or r.code or "(none given)")[:48] for r in reasons],
+            [r.count for r in reasons],
+            xlabel="times given",
+        )
+    page = environment().get_template("report.html.j2")
+    return page.render(
+        r=result,
+        window=window,
+        charts={k: Markup(v) for k, v in found.items()},  # noqa: S704
+    )
+
+
+def _window(result: ReportResult) -> str:
+    since = result.since.date().isoformat() if result.since else "the first card"
+    until = result.until.date().isoformat() if result.until else "now"
+    return f"{since} to {until}"
