@@ -20,6 +20,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import yaml
 from playwright.sync_api import sync_playwright
 from sqlalchemy.orm import Session
 
@@ -94,9 +95,9 @@ def main() -> None:
         baseline = scratch / "baseline"
         shutil.copytree(DEFAULT_DIR, baseline)
         rules = baseline / "rules.yaml"
-        rules.write_text(
-            rules.read_text().replace("{lab_window_days: 365}", "{lab_window_days: 1500}")
-        )
+        data = yaml.safe_load(rules.read_text())
+        next(r for r in data["rules"] if r["id"] == "C7")["parameters"]["lab_window_days"] = 1500
+        rules.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
         complaint = REPO / "examples" / "knee-cramp-condition.json"
         run(
             "replay",

@@ -20,7 +20,7 @@ from cards.model import Card
 from cds_service.workbench.engine import Engine, EngineSpec, JsonObject, engine_for
 from cds_service.workbench.models import KnowledgeRef
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge_schema import RuleDef
+from hooks.knowledge.schema import RuleDef
 
 EXAMPLES = Path(__file__).with_name("examples.yaml")
 PATIENT_ID = "example-patient"
@@ -393,7 +393,8 @@ def build_catalogue(
     engine = engine_for(EngineSpec.of(clock(examples), knowledge_dir))
     kb = engine.pipeline.registry.knowledge
     rules = tuple(
-        _rule(rule, kb, engine, examples, (states or {}).get(rule.id)) for rule in kb.rules
+        _rule(rule, kb, engine, examples, (states or {}).get(rule.id))
+        for rule in kb.catalogue(engine.spec.service_id)
     )
     return Catalogue(
         knowledge=engine.knowledge,
@@ -436,11 +437,16 @@ def _rule(
 
 
 def _value(value: Any) -> str:
+    """A parameter value in words: lists joined, mappings as `key: value`, nested in braces."""
     if isinstance(value, tuple | list):
-        return ", ".join(str(v) for v in value)
+        return "; ".join(_value(v) for v in value)
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {v}" for k, v in value.items())
+        return ", ".join(f"{k}: {_nested(v)}" for k, v in value.items())
     return str(value)
+
+
+def _nested(value: Any) -> str:
+    return f"({_value(value)})" if isinstance(value, tuple | list | dict) else str(value)
 
 
 def _inputs(rule: RuleDef, kb: KnowledgeBase) -> tuple[tuple[str, str], ...]:

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from cds_service.workbench.executors import DaskExecutor
+from hooks.knowledge import DEFAULT_DIR
 from tests.conftest import require_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +88,18 @@ def write_bulk_export(bundles: list[Path], folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def bulk_export(synthea: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_bulk_export(synthea, tmp_path_factory.mktemp("bulk"))
+
+
+def knowledge_with(folder: Path, rule_id: str, **parameters: Any) -> Path:
+    """A copy of the shipped knowledge with some of one rule's parameters changed."""
+    shutil.copytree(DEFAULT_DIR, folder)
+    path = folder / "rules.yaml"
+    data = yaml.safe_load(path.read_text())
+    (rule,) = [r for r in data["rules"] if r["id"] == rule_id]
+    assert set(parameters) <= set(rule["parameters"]), "only change parameters the rule has"
+    rule["parameters"].update(parameters)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return folder
 
 
 def chromium_path() -> str | None:

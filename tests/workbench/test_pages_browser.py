@@ -6,7 +6,6 @@ charts and one row per rule.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +22,8 @@ from cds_service.workbench.ledger import read_ledger
 from cds_service.workbench.pages import render_report
 from cds_service.workbench.replay import replay
 from cds_service.workbench.report import build_report
-from hooks.knowledge import DEFAULT_DIR, load_knowledge
-from tests.workbench.conftest import COMPLAINT
+from hooks.knowledge import load_knowledge
+from tests.workbench.conftest import COMPLAINT, knowledge_with
 from tests.workbench.test_report import Ledger, pilot
 
 AS_OF = datetime(2021, 4, 1, tzinfo=UTC)
@@ -45,10 +44,7 @@ class Visit:
 def pages(tmp_path_factory: pytest.TempPathFactory, synthea: list[Path]) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("pages")
     # Replay: six patients, against a baseline whose C7 window is wider (one patient changes).
-    baseline = root / "baseline"
-    shutil.copytree(DEFAULT_DIR, baseline)
-    rules = baseline / "rules.yaml"
-    rules.write_text(rules.read_text().replace("{lab_window_days: 365}", "{lab_window_days: 1500}"))
+    baseline = knowledge_with(root / "baseline", "C7", lab_window_days=1500)
     subset = [p for p in synthea if p.name.startswith(("David", "Trey", "Tom_", "Martina", "Elsy"))]
     replay(
         subset,

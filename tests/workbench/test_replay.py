@@ -24,8 +24,8 @@ from cds_service.workbench.executors import DaskExecutor, SerialExecutor
 from cds_service.workbench.inputs import partition_ndjson, read_bundle, read_partition
 from cds_service.workbench.models import PatientRecord, ReplayResult
 from cds_service.workbench.replay import replay
-from hooks.knowledge import DEFAULT_DIR, load_knowledge
-from tests.workbench.conftest import COMPLAINT, COMPLAINT_FILE, write_bulk_export
+from hooks.knowledge import load_knowledge
+from tests.workbench.conftest import COMPLAINT, COMPLAINT_FILE, knowledge_with, write_bulk_export
 
 AS_OF = datetime(2021, 4, 1, tzinfo=UTC)
 SALT = b"test-salt"
@@ -159,14 +159,7 @@ def test_a_knowledge_change_is_compared_with_its_baseline(
     synthea: list[Path], tmp_path: Path
 ) -> None:
     """Widening C7's lab window from 365 days to 1500: David's 2017 TSH now counts as recent."""
-    proposed = tmp_path / "knowledge"
-    shutil.copytree(DEFAULT_DIR, proposed)
-    rules = proposed / "rules.yaml"
-    text = rules.read_text()
-    assert text.count("parameters: {lab_window_days: 365}") == 1  # C7's
-    rules.write_text(
-        text.replace("parameters: {lab_window_days: 365}", "parameters: {lab_window_days: 1500}")
-    )
+    proposed = knowledge_with(tmp_path / "knowledge", "C7", lab_window_days=1500)
     # The two C7 patients (TSH in 2017; no TSH at all) and one statin patient.
     names = ("David_Alc", "Trey_Berge", "Tom_Goodwin")
     subset = [p for p in synthea if p.name.startswith(names)]
