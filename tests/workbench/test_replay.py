@@ -289,3 +289,22 @@ def test_the_command_takes_one_way_to_run(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "choose one of" in result.output
+
+
+def test_the_command_runs_on_an_existing_scheduler(
+    synthea: list[Path], dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    address = dask_executor.client.scheduler.address
+    statins = [p for p in synthea if p.name.startswith(("Tom_Goodwin", "Lillian", "Meg_Toy"))]
+
+    result = CliRunner().invoke(
+        main,
+        ["replay", *map(str, statins), "--as-of", "2021-04-01", "--add", str(COMPLAINT_FILE),
+         "--out", str(tmp_path), "--scheduler", address],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    replayed = ReplayResult.model_validate_json((tmp_path / "replay.json").read_text())
+    assert (replayed.run.executor, replayed.run.workers) == ("dask-scheduler", 2)
+    assert replay_counts(replayed)["A3"] == 2
+    assert dask_executor.client.status == "running"  # the CLI closed its client, not the cluster
