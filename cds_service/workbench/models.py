@@ -252,6 +252,7 @@ class Period(Record):
 
     start: datetime
     cards: int
+    by_indicator: dict[str, int]
     by_rule: dict[str, int]
     accepted_by_rule: dict[str, int]
     feedback_by_rule: dict[str, int]

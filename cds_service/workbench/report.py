@@ -70,6 +70,7 @@ class _Rule:
 @dataclass
 class _Day:
     cards: int = 0
+    indicators: Counter[str] = field(default_factory=Counter)
     by_rule: Counter[str] = field(default_factory=Counter)
     accepted: Counter[str] = field(default_factory=Counter)
     answered: Counter[str] = field(default_factory=Counter)
@@ -121,6 +122,7 @@ def build_report(
         )
         day = days.setdefault(_day(record.issued_at), _Day())
         day.cards += 1
+        day.indicators[record.indicator] += 1
         outcome = record.outcome
         for rule_id in record.rule_ids:
             rule = rules.setdefault(rule_id, _Rule())
@@ -189,6 +191,7 @@ def _periods(days: Mapping[datetime, _Day], weekly: bool) -> tuple[Period, ...]:
         key = start - timedelta(days=start.weekday()) if weekly else start
         bucket = buckets.setdefault(key, _Day())
         bucket.cards += day.cards
+        bucket.indicators.update(day.indicators)
         bucket.by_rule.update(day.by_rule)
         bucket.accepted.update(day.accepted)
         bucket.answered.update(day.answered)
@@ -196,6 +199,7 @@ def _periods(days: Mapping[datetime, _Day], weekly: bool) -> tuple[Period, ...]:
         Period(
             start=start,
             cards=bucket.cards,
+            by_indicator=dict(bucket.indicators),
             by_rule=dict(bucket.by_rule),
             accepted_by_rule={k: v for k, v in bucket.accepted.items() if v},
             feedback_by_rule=dict(bucket.answered),

@@ -160,6 +160,8 @@ def test_the_report_counts_cards_feedback_and_reasons_per_rule(
     assert sum(p.cards for p in report.periods) == 11
     assert report.periods[0].start == START
     assert report.periods[0].accepted_by_rule == {"A3": 1, "M1": 1}
+    assert report.periods[0].by_indicator == {"info": 1}
+    assert sum(p.by_indicator.get("warning", 0) for p in report.periods) == 4
 
 
 def test_a_long_window_is_bucketed_by_iso_week(engine: Engine) -> None:
