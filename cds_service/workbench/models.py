@@ -180,7 +180,7 @@ class Comparison(Record):
 class InputSummary(Record):
     """What was read."""
 
-    bundle_files: int
+    json_files: int  # *.json inputs; those that are not Bundles are listed in skipped
     ndjson_files: int
     skipped: tuple[PatientError, ...] = ()
     ndjson_outside_compartment: dict[str, int] = Field(default_factory=dict)

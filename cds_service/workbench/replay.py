@@ -208,7 +208,7 @@ def replay(
         as_of=current.as_of,
         added=tuple(added_labels),
         inputs=InputSummary(
-            bundle_files=len(found.bundles),
+            json_files=len(found.bundles),
             ndjson_files=len(found.ndjson),
             skipped=tuple([*fold.skipped, *parted.skipped][:MAX_LISTED_ERRORS]),
             ndjson_outside_compartment=parted.outside_compartment,
