@@ -108,6 +108,7 @@ def stacked_hbar(
         axes.set_xlabel(xlabel)
         axes.set_title(title, loc="left", fontsize=10, color=INK)
         axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        axes.margins(x=0.04)
         axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     return _svg(figure, title)
 
