@@ -156,8 +156,8 @@ def run_report(
         )
     except SQLAlchemyError as exc:
         click.echo(
-            f"error: the ledger could not be read ({type(exc).__name__}); "
-            "is the schema current? (cds-service db upgrade)",
+            f"error: the ledger could not be read ({type(exc).__name__}): is the database "
+            "reachable and its schema current? (cds-service db current; db upgrade)",
             err=True,
         )
         sys.exit(3)

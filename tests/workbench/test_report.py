@@ -192,7 +192,7 @@ def test_a_database_without_the_schema_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--database", url])
 
     assert result.exit_code == 3
-    assert "cds-service db upgrade" in result.stderr
+    assert "schema current? (cds-service db current; db upgrade)" in result.stderr
 
 
 def test_until_must_follow_since(tmp_path: Path) -> None:
