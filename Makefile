@@ -12,7 +12,7 @@ run: export CDS_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: export CDS_FHIR_ALLOWLIST ?= ["http://127.0.0.1:*","http://localhost:*","http://[::1]:*"]
 run: export CDS_FHIR_ALLOW_LOOPBACK_HTTP ?= true
 
-.PHONY: run test install install-test lock lint typecheck bench bench-tools clean
+.PHONY: run test install install-test lock lint typecheck bench bench-replay bench-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ $(VENV)/.installed-test: pyproject.toml $(LOCK_TEST) | $(BIN)/python
 
 # Re-resolve the lock files within pyproject.toml's ranges (needs uv, from the test extras).
 lock: install-test
-	$(BIN)/uv pip compile $(LOCK_ARGS) --extra test --extra bench pyproject.toml \
+	$(BIN)/uv pip compile $(LOCK_ARGS) --extra test --extra bench --extra workbench pyproject.toml \
 	  requirements/build.in -o requirements/test.txt
 	$(BIN)/uv pip compile $(LOCK_ARGS) -c requirements/test.txt pyproject.toml \
 	  -o requirements/runtime.txt
@@ -66,6 +66,10 @@ test: lint typecheck
 # `make bench` (about 9 minutes; BENCH_ARGS=--smoke for seconds). See bench/README.md.
 bench: install-test bench-tools
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Population replay at 1 and 2 Dask workers (about 2 minutes; REPLAY_ARGS=--help). bench/README.md.
+bench-replay: install-test
+	$(BIN)/python -m bench.replay $(REPLAY_ARGS)
 
 # wrk is the closed-loop load generator; installed when we may (root or sudo -n, apt-get),
 # otherwise the bench falls back to its Python driver and says so in the report.

@@ -1,4 +1,4 @@
-"""The `cds-service` command: serve, evaluate a request offline, migrate the database.
+"""The `cds-service` command: serve, evaluate offline, migrate, and the informaticist's workbench.
 
 Exit codes: 0 success; 1 unexpected failure; 2 usage error; 3 invalid request or
 configuration; 4 required data missing (the HTTP 412 case); 5 database unreachable.
@@ -16,6 +16,7 @@ import click
 import orjson
 
 from cds_service.cli_admin import db, openapi_document, purge
+from cds_service.cli_workbench import catalogue, replay, report
 from cds_service.errors import CdsError, PreconditionFailed
 from cds_service.settings import ConfigError
 
@@ -143,6 +144,9 @@ def validate_knowledge(directory: Path | None) -> None:
 main.add_command(db)
 main.add_command(purge)
 main.add_command(openapi_document)
+main.add_command(replay)
+main.add_command(catalogue)
+main.add_command(report)
 
 
 def _check_config() -> Any:
@@ -159,7 +163,7 @@ def _fail_on_config(build: Any) -> Any:
         sys.exit(EXIT_INVALID)
 
 
-def _parse_as_of(text: str) -> datetime:
+def _parse_as_of(text: str, option: str = "--as-of") -> datetime:
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
@@ -167,6 +171,6 @@ def _parse_as_of(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(
-            "use YYYY-MM-DD or an ISO 8601 instant", param_hint="--as-of"
+            "use YYYY-MM-DD or an ISO 8601 instant", param_hint=option
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cds_service.app import card_renderer, read_environment
@@ -16,10 +17,15 @@ from hooks.registry import Registry
 from hooks.services import SERVICES
 
 
-def offline_pipeline(clock: datetime) -> Pipeline:
-    """Pipeline that uses only the prefetch in the request: the allowlist is emptied."""
+def offline_pipeline(clock: datetime, knowledge_dir: Path | None = None) -> Pipeline:
+    """Pipeline that uses only the prefetch in the request: the allowlist is emptied.
+
+    `knowledge_dir` overrides CDS_KNOWLEDGE_DIR (the workbench replays two knowledge sets).
+    """
     raw = read_environment(os.environ)
     raw["FHIR_ALLOWLIST"] = []
+    if knowledge_dir is not None:
+        raw["KNOWLEDGE_DIR"] = str(knowledge_dir)
     settings = load_settings(raw)
     try:
         knowledge = load_knowledge(settings.KNOWLEDGE_DIR)

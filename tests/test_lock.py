@@ -59,10 +59,12 @@ def assert_satisfied(wanted: list[Requirement], locked: dict[str, str]) -> None:
         )
 
 
-def test_the_test_lock_covers_runtime_test_bench_and_build_requirements() -> None:
+def test_the_test_lock_covers_runtime_test_bench_workbench_and_build_requirements() -> None:
     build = pyproject()["build-system"]
     assert isinstance(build, dict)
-    wanted = requirements("test", "bench") + [Requirement(r) for r in build["requires"]]
+    wanted = requirements("test", "bench", "workbench") + [
+        Requirement(r) for r in build["requires"]
+    ]
 
     assert_satisfied(wanted, pins("test.txt"))
 
@@ -71,7 +73,7 @@ def test_the_runtime_lock_covers_the_runtime_requirements_only() -> None:
     runtime = pins("runtime.txt")
 
     assert_satisfied(requirements(), runtime)
-    for test_only in ("pytest", "schemathesis", "mypy", "matplotlib", "hatchling"):
+    for test_only in ("pytest", "schemathesis", "mypy", "matplotlib", "hatchling", "distributed"):
         assert test_only not in runtime
 
 

@@ -1,0 +1,130 @@
+"""Reading the card ledger for reports: one record per card issued, with its feedback joined.
+
+The read side of `cds_service.store`'s tables, streamed in batches so a year of cards never sits
+in memory. Every card in today's ledger was shown; the governance issue (12) adds shadowed and
+snoozed findings and a `ledger export` with a state per record. `LedgerRecord.state` is where
+that lands: replace `read_ledger` with a reader of that export and the report needs no change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from cds_service.store import Feedback, IssuedCard
+from cds_service.workbench.models import LedgerState
+
+BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackEntry:
+    """One feedback entry on a card, as received (override reason coded or not)."""
+
+    outcome: str  # accepted | overridden
+    outcome_at: datetime
+    override_code: str | None
+    override_display: str | None
+    accepted_suggestions: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRecord:
+    """A card issued, with what the clinician did with it. No patient identifier in clear."""
+
+    card_uuid: str
+    service_id: str
+    issued_at: datetime
+    patient_hash: str
+    rule_ids: tuple[str, ...]
+    indicator: str
+    knowledge_version: str
+    feedback: tuple[FeedbackEntry, ...]
+    state: LedgerState = "shown"
+
+    @property
+    def outcome(self) -> str | None:
+        """The latest outcome the clinician gave, if any."""
+        if not self.feedback:
+            return None
+        return max(self.feedback, key=lambda f: f.outcome_at).outcome
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite returns naive datetimes for timezone-aware columns; the service writes UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def read_ledger(
+    engine: Engine, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[LedgerRecord]:
+    """Cards issued in [since, until), oldest first, each with its feedback."""
+    query = select(
+        IssuedCard.uuid,
+        IssuedCard.service_id,
+        IssuedCard.issued_at,
+        IssuedCard.patient_hash,
+        IssuedCard.rule_ids,
+        IssuedCard.indicator,
+        IssuedCard.knowledge_version,
+    ).order_by(IssuedCard.issued_at, IssuedCard.uuid)
+    if since is not None:
+        query = query.where(IssuedCard.issued_at >= since)
+    if until is not None:
+        query = query.where(IssuedCard.issued_at < until)
+    with Session(engine) as session:
+        rows = session.execute(query.execution_options(yield_per=BATCH))
+        for batch in rows.partitions():
+            feedback = _feedback(session, [row.uuid for row in batch])
+            for row in batch:
+                yield LedgerRecord(
+                    card_uuid=row.uuid,
+                    service_id=row.service_id,
+                    issued_at=_utc(row.issued_at),
+                    patient_hash=row.patient_hash,
+                    rule_ids=tuple(row.rule_ids or ()),
+                    indicator=row.indicator,
+                    knowledge_version=row.knowledge_version,
+                    feedback=tuple(feedback.get((row.service_id, row.uuid), ())),
+                )
+
+
+def _feedback(session: Session, uuids: Sequence[str]) -> dict[tuple[str, str], list[FeedbackEntry]]:
+    query = select(
+        Feedback.service_id,
+        Feedback.card_uuid,
+        Feedback.outcome,
+        Feedback.outcome_at,
+        Feedback.override_code,
+        Feedback.override_display,
+        Feedback.accepted_suggestions,
+    ).where(Feedback.card_uuid.in_(uuids), Feedback.card_known.is_(True))
+    found: dict[tuple[str, str], list[FeedbackEntry]] = {}
+    for row in session.execute(query):
+        found.setdefault((row.service_id, row.card_uuid), []).append(
+            FeedbackEntry(
+                outcome=row.outcome,
+                outcome_at=_utc(row.outcome_at),
+                override_code=row.override_code,
+                override_display=row.override_display,
+                accepted_suggestions=len(row.accepted_suggestions or ()),
+            )
+        )
+    return found
+
+
+def unknown_card_feedback(
+    engine: Engine, since: datetime | None = None, until: datetime | None = None
+) -> int:
+    """Feedback received in the window for cards this service never issued."""
+    query = select(func.count()).select_from(Feedback).where(Feedback.card_known.is_(False))
+    if since is not None:
+        query = query.where(Feedback.received_at >= since)
+    if until is not None:
+        query = query.where(Feedback.received_at < until)
+    with Session(engine) as session:
+        return int(session.execute(query).scalar_one())
