@@ -1,17 +1,19 @@
-"""Resolved prefetch data: raw FHIR JSON per key, validated lazily and selectively.
+"""Resolved prefetch data: raw FHIR JSON per key, by type and by id. No IO here.
 
-Validating every resource of a large record costs ~0.2 ms each, so callers first select by
-code on the raw JSON and validate only what a rule will read. No IO here.
+Readers take resources by type (`raw`) and read them through `hooks.fhirviews`; `parse`
+validates one against FHIR R4B (projected to the elements a service reads), which is done only
+for what a card cites (`hooks.citations`) and the Patient: validating every resource of a large
+record would cost ~0.2 ms each.
 
-Raw JSON is client data, so any element may hold any JSON type. A resource that a raw filter
-cannot read, or that fails validation, is unreadable: it is skipped, and counted by type and
-reason (`unreadable()`), never by content. (Checking every resource's shape up front would
-cost ~1.3 us each, 2.6 ms on a 2,000-resource record; a failed filter costs nothing extra.)
+Raw JSON is client data, so any element may hold any JSON type. A resource a reader cannot
+read, or that fails validation, is unreadable: it is skipped, and counted by type and reason
+(`unreadable()`), never by content. (Checking every resource's shape up front would cost
+~1.3 us each, 2.6 ms on a 2,000-resource record.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
@@ -54,7 +56,6 @@ class Unreadable(StrEnum):
 
 
 OTHER = "other"  # the type label of skipped resources no reader asked for
-CODING_TEXT = ("system", "code", "display", "version")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class ResourceSet:
         default_factory=dict, repr=False, compare=False
     )
     _asked: set[str] = field(default_factory=set, repr=False, compare=False)
+    _ids: dict[tuple[str, str], JsonObject] | None = field(default=None, repr=False, compare=False)
 
     def status(self, key: str) -> KeyStatus:
         """Status of a key; a key the service never declared counts as unavailable."""
@@ -101,6 +103,19 @@ class ResourceSet:
         """Every readable resource of a type across keys, deduplicated by id."""
         self._asked.add(resource_type)
         return iter(self._by_type().get(resource_type, ()))
+
+    def find(self, resource_type: str, resource_id: str) -> JsonObject | None:
+        """The resource with this type and id, if the call's data holds it."""
+        if self._ids is None:
+            ids = {
+                (kind, rid): raw
+                for kind, found in self._by_type().items()
+                for raw in found
+                if isinstance(rid := raw.get("id"), str)
+            }
+            object.__setattr__(self, "_ids", ids)
+        assert self._ids is not None
+        return self._ids.get((resource_type, resource_id))
 
     def unreadable(self) -> dict[tuple[str, str], int]:
         """How many resources were skipped, by (resource type, reason).
@@ -144,30 +159,6 @@ class ResourceSet:
         assert self._index is not None
         return self._index
 
-    def select(
-        self,
-        model: type[R],
-        where: Callable[[JsonObject], bool] | None = None,
-        fields: Iterable[str] | None = None,
-    ) -> list[R]:
-        """Validate the resources of `model`'s type that pass `where` on their raw JSON.
-
-        With `fields`, only those top-level elements (plus resourceType and id) are validated:
-        the caller declares what it reads, and narrative, meta and references it never reads
-        cost nothing (a Synthea Patient validates in 2.4 ms whole, 0.04 ms projected).
-        A resource that fails validation, or that `where` cannot read, is skipped and
-        counted: a malformed record must not become a conclusion, nor fail the whole call.
-        """
-        resource_type = model.get_resource_type()
-        chosen: list[R] = []
-        for raw in self.raw(resource_type):
-            if where is not None and not self._passes(where, raw, resource_type):
-                continue
-            parsed = self.parse(model, raw, fields)
-            if parsed is not None:
-                chosen.append(parsed)
-        return chosen
-
     def parse(
         self, model: type[R], raw: JsonObject, fields: Iterable[str] | None = None
     ) -> R | None:
@@ -181,36 +172,6 @@ class ResourceSet:
             self.skip(raw, model.get_resource_type(), Unreadable.INVALID)
         return parsed
 
-    def _passes(
-        self, where: Callable[[JsonObject], bool], raw: JsonObject, resource_type: str
-    ) -> bool:
-        """A raw filter's verdict; a filter that cannot read the resource skips it."""
-        try:
-            return bool(where(raw))
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError):
-            self.skip(raw, resource_type, Unreadable.MALFORMED)
-            return False
-
-
-def malformed_concept(value: object) -> bool:
-    """True unless `value` is absent or shaped like a CodeableConcept (or a list of them).
-
-    For readers that looked for a code and found none: was there none, or was it unreadable?
-    """
-    concepts = value if isinstance(value, list) else [] if value is None else [value]
-    for concept in concepts:
-        if not isinstance(concept, dict):
-            return True
-        codings = concept.get("coding", [])
-        if not isinstance(codings, list) or not isinstance(concept.get("text", ""), str):
-            return True
-        for coding in codings:
-            if not isinstance(coding, dict) or not all(
-                isinstance(coding.get(name, ""), str) for name in CODING_TEXT
-            ):
-                return True
-    return False
-
 
 def parse_resource(model: type[R], raw: JsonObject) -> R | None:
     """Validate one resource; None when it does not conform to FHIR R4(B)."""
@@ -218,17 +179,3 @@ def parse_resource(model: type[R], raw: JsonObject) -> R | None:
         return model.model_validate(raw)
     except (ValidationError, ValueError, TypeError, OverflowError):
         return None
-
-
-def codings(raw: JsonObject, element: str) -> Iterable[tuple[str, str]]:
-    """(system, code) pairs of a CodeableConcept (or list of them) in raw JSON."""
-    value = raw.get(element)
-    concepts = value if isinstance(value, list) else [value]
-    for concept in concepts:
-        if not isinstance(concept, dict) or not isinstance(concept.get("coding"), list):
-            continue
-        for coding in concept["coding"]:
-            if isinstance(coding, dict):
-                system, code = coding.get("system"), coding.get("code")
-                if isinstance(system, str) and isinstance(code, str):
-                    yield system, code

@@ -24,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from hooks.citations import Citations
 from hooks.findings import Assessment
 from hooks.knowledge import KnowledgeBase
-from hooks.patient_view.facts import read_facts
+from hooks.patient_view.facts import PROJECTIONS, confirm_complaint, read_facts
 from hooks.patient_view.rules import IMPLEMENTATIONS, complaint_prompt, run_rules
 from hooks.registry import HookCall, Prefetch, ReferenceFollow, cds_service
 
@@ -87,8 +88,13 @@ def symptoms_query(kb: KnowledgeBase) -> str:
 )
 def knee_spasm_review(call: HookCall[Any]) -> Assessment:
     """Findings for a living patient with a spasm/cramp/twitch complaint; none otherwise."""
-    facts = read_facts(call.data, call.knowledge, call.as_of)
+    kb = call.knowledge
+    citations = Citations(call.data, PROJECTIONS)
+    facts = read_facts(call.data, kb, call.as_of)
+    if facts is not None:
+        facts = confirm_complaint(facts, citations.valid)
     if facts is None:
         return Assessment()
-    findings = run_rules(facts, call.knowledge, call.as_of, call.service_id)
-    return Assessment(tuple(findings), complaint_prompt(facts))
+    findings = run_rules(facts, kb, call.as_of, call.service_id)
+    checked = citations.check(findings, lambda ref: kb.say("unreadable_record", ref=ref.reference))
+    return Assessment(tuple(checked), complaint_prompt(facts))

@@ -154,31 +154,43 @@ def test_an_untyped_resource_in_an_incomplete_key_is_not_a_500(app: Flask) -> No
 
 
 def test_skipped_resources_are_counted_once_by_type_and_reason() -> None:
-    from fhir.resources.R4B.observation import Observation
-
+    from hooks.citations import Citations
     from hooks.fhirdata import KeyStatus, PrefetchValue, ResourceSet
+    from hooks.findings import ResourceRef
+    from hooks.patient_view.facts import PROJECTIONS
+    from hooks.patient_view.facts.labs import read_labs
+    from tests.builders import AS_OF, knowledge, make_observation
 
-    broken = {"resourceType": "Observation", "id": "o1", "status": ["final"]}
-    invalid = {"resourceType": "Observation", "id": "o2", "status": "final", "code": 5}
-    stranger = {"resourceType": "Whatever<script>", "id": "x"}
+    broken = {**make_observation("2823-3", 3.1, resource_id="o1"), "status": ["final"]}
+    unreadable_code = {**make_observation("2823-3", 3.1, resource_id="o2"), "code": 5}
+    invalid = make_observation("2823-3", 3.1, resource_id="o3")
+    invalid["referenceRange"] = [{"text": 5}]  # readable, but not FHIR R4
     data = ResourceSet(
-        {"k": PrefetchValue(KeyStatus.PREFETCHED, (broken, invalid, stranger, {"id": "y"}))}
+        {"k": PrefetchValue(KeyStatus.PREFETCHED, (broken, unreadable_code, invalid, {"id": "y"}))}
     )
 
-    for _ in range(2):  # two readers: each resource still counts once
-        data.select(Observation, where=lambda raw: raw["status"] in {"final"})
+    for _ in range(2):  # read twice: each resource still counts once
+        labs = read_labs(data, knowledge(), AS_OF, 60)
+        assert not Citations(data, PROJECTIONS).valid(ResourceRef("Observation", "o3"))
 
+    assert [r.ref.id for r in labs.results["potassium"]] == ["o3"]
+    assert not labs.complete  # a code that cannot be read could be any analyte
     assert data.unreadable() == {
-        ("Observation", "malformed"): 1,
+        ("Observation", "malformed"): 2,
         ("Observation", "invalid"): 1,
         ("other", "malformed"): 1,
     }
-    assert data.unreadable_count("Observation") == 2
-    assert sorted(data.invalid) == ["Observation/o1", "Observation/o2", "other/y"]
+    assert data.unreadable_count("Observation") == 3
+    assert sorted(data.invalid) == [
+        "Observation/o1",
+        "Observation/o2",
+        "Observation/o3",
+        "other/y",
+    ]
 
 
 @pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
 def test_an_instant_outside_the_calendar_in_utc_is_unknown(text: str) -> None:
-    from hooks.patient_view.facts.timing import raw_instant
+    from hooks.fhirviews import instant
 
-    assert raw_instant(text) is None
+    assert instant(text) is None

@@ -202,3 +202,10 @@ def test_a_coded_complaint_sited_away_from_the_limbs_does_not_count(
 def test_fasciculation_only_is_not_a_cramp_for_stretching_advice() -> None:
     assert not _complaint(make_condition("82470000")).cramp
     assert _complaint(make_condition("82470000"), make_condition("55300003")).cramp
+
+
+def test_a_symptom_dated_only_by_effective_instant_is_a_complaint() -> None:
+    # Regression (issue 11): the instant was requested by the prefetch but never read.
+    symptom = make_symptom(when=iso(2))
+    symptom["effectiveInstant"] = symptom.pop("effectiveDateTime")
+    assert _complaint(symptom).present

@@ -1,4 +1,4 @@
-"""ResourceSet: lazy, selective, projected validation of prefetch data."""
+"""ResourceSet: resources by type and id, projected validation, unreadable counts."""
 
 from __future__ import annotations
 
@@ -7,17 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.encounter import Encounter
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 
+from hooks.citations import Citations
 from hooks.fhirdata import KeyStatus, PrefetchValue, ResourceSet
-from hooks.patient_view.facts.complaint import ENCOUNTER_FIELDS, SYMPTOM_FIELDS
-from hooks.patient_view.facts.conditions import CONDITION_FIELDS
-from hooks.patient_view.facts.labs import LAB_FIELDS
-from hooks.patient_view.facts.medications import REQUEST_FIELDS
+from hooks.findings import ResourceRef
+from hooks.patient_view.facts import PROJECTIONS
 from hooks.patient_view.facts.patient import PATIENT_FIELDS
 from tests.conftest import require_or_skip
 
@@ -29,7 +24,7 @@ def resource_set(*resources: dict[str, Any]) -> ResourceSet:
     return ResourceSet({"k": PrefetchValue(KeyStatus.PREFETCHED, tuple(resources))})
 
 
-def test_select_validates_only_the_listed_fields() -> None:
+def test_parse_validates_only_the_listed_fields_and_counts_a_failure() -> None:
     broken_narrative = {
         "resourceType": "Patient",
         "id": "p1",
@@ -38,67 +33,74 @@ def test_select_validates_only_the_listed_fields() -> None:
     }
     data = resource_set(broken_narrative)
 
-    assert data.select(Patient) == []
+    assert data.parse(Patient, broken_narrative) is None
     assert data.invalid == ["Patient/p1"]
-    projected = data.select(Patient, fields=PATIENT_FIELDS)
-    assert [str(p.birthDate) for p in projected] == ["1950-01-02"]
+    projected = data.parse(Patient, broken_narrative, PATIENT_FIELDS)
+    assert projected is not None
+    assert str(projected.birthDate) == "1950-01-02"
 
 
-def test_select_drops_fields_that_were_not_asked_for() -> None:
-    data = resource_set({"resourceType": "Patient", "id": "p1", "active": True})
+def test_parse_drops_fields_that_were_not_asked_for() -> None:
+    raw = {"resourceType": "Patient", "id": "p1", "active": True}
 
-    (patient,) = data.select(Patient, fields=PATIENT_FIELDS)
+    patient = resource_set(raw).parse(Patient, raw, PATIENT_FIELDS)
 
+    assert patient is not None
     assert patient.active is None
 
 
-def test_where_filters_on_raw_json_before_validation() -> None:
-    data = resource_set(
-        {"resourceType": "Patient", "id": "keep"}, {"resourceType": "Patient", "id": "skip"}
-    )
-
-    chosen = data.select(Patient, where=lambda raw: raw["id"] == "keep")
-
-    assert [p.id for p in chosen] == ["keep"]
-
-
-def test_resources_are_deduplicated_by_id_across_keys() -> None:
+def test_resources_are_deduplicated_by_id_across_keys_and_found_by_id() -> None:
     patient = {"resourceType": "Patient", "id": "p1"}
     data = ResourceSet(
         {
             "a": PrefetchValue(KeyStatus.PREFETCHED, (patient,)),
-            "b": PrefetchValue(KeyStatus.FETCHED, (patient,)),
+            "b": PrefetchValue(KeyStatus.FETCHED, (dict(patient),)),
         }
     )
 
-    assert len(data.select(Patient)) == 1
+    assert len(list(data.raw("Patient"))) == 1
+    assert data.find("Patient", "p1") == patient
+    assert data.find("Patient", "p2") is None
+    assert data.find("Condition", "p1") is None
 
 
-PROJECTIONS = [
-    (Patient, PATIENT_FIELDS),
-    (Condition, CONDITION_FIELDS),
-    (Observation, LAB_FIELDS),
-    (Observation, SYMPTOM_FIELDS),
-    (Encounter, ENCOUNTER_FIELDS),
-    (MedicationRequest, REQUEST_FIELDS),
-]
+# Synthea writes no Medication or MedicationStatement: valid ones with every projected element.
+NOT_IN_SYNTHEA: dict[str, dict[str, Any]] = {
+    "Medication": {
+        "resourceType": "Medication",
+        "id": "m1",
+        "code": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "4603"}]
+        },
+        "form": {"text": "tablet"},
+        "ingredient": [{"itemCodeableConcept": {"text": "furosemide"}}],
+    },
+    "MedicationStatement": {
+        "resourceType": "MedicationStatement",
+        "id": "s1",
+        "status": "active",
+        "subject": {"reference": "Patient/p1"},
+        "medicationReference": {"reference": "Medication/m1"},
+        "effectivePeriod": {"start": "2021-01-01"},
+        "dateAsserted": "2021-01-02",
+        "dosage": [{"text": "1 daily", "route": {"text": "oral"}}],
+    },
+}
 
 
-@pytest.mark.parametrize(("model", "fields"), PROJECTIONS)
-def test_every_projection_keeps_what_r4_requires(model: Any, fields: tuple[str, ...]) -> None:
-    """A projection that dropped a required element would silently discard every resource."""
+@pytest.mark.parametrize("kind", sorted(PROJECTIONS))
+def test_every_projection_keeps_what_r4_requires(kind: str) -> None:
+    """A projection that dropped a required element would make every cited record invalid."""
     if not (SYNTHEA / SAMPLE).exists():
         require_or_skip("shared Synthea data not present")
     bundle = json.loads((SYNTHEA / SAMPLE).read_text())
-    kind = model.get_resource_type()
     resources = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+    resources = resources or [NOT_IN_SYNTHEA[kind]]
     data = resource_set(*resources)
+    citations = Citations(data, PROJECTIONS)
 
-    chosen = data.select(model, fields=fields)
-
-    assert resources
+    assert all(citations.valid(ResourceRef(kind, r["id"])) for r in resources)
     assert data.invalid == []
-    assert len(chosen) == len(resources)
 
 
 def test_a_key_is_complete_only_when_its_data_is_whole_and_available() -> None:

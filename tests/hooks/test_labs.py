@@ -56,16 +56,19 @@ def test_a_malformed_newest_result_falls_back_to_the_previous_valid_one() -> Non
     assert call.data.invalid == ["Observation/broken"]
 
 
-def test_only_the_newest_valid_result_is_validated() -> None:
+def test_an_older_unreadable_result_is_counted_but_never_named_as_newer() -> None:
     newest = make_observation("2823-3", 3.9, when=iso(1), resource_id="newest")
     older = [make_observation("2823-3", 4.0, when=iso(5 + i)) for i in range(5)]
-    older[0]["valueQuantity"]["value"] = "not validated, so not noticed"
+    older[0]["valueQuantity"]["value"] = "four"
     call = make_call([*older, newest])
 
     labs = read_labs(call.data, knowledge(), AS_OF, 60)
 
-    assert [r.ref.id for r in labs.results["potassium"]] == ["newest"]
-    assert call.data.invalid == []
+    [latest] = labs.results["potassium"]
+    assert latest.ref.id == "newest"
+    assert call.data.invalid == [f"Observation/{older[0]['id']}"]
+    assert labs.newer_unreadable(latest) == ()
+    assert labs.complete  # the analyte is known: only that result is missing
 
 
 def test_unconvertible_unit_is_kept_but_unusable() -> None:

@@ -1,24 +1,56 @@
-"""Patient facts: FHIR (fhir.resources R4B) in, frozen dataclasses out; no rule logic here."""
+"""Patient facts: raw FHIR JSON read through `hooks.fhirviews`, frozen dataclasses out.
+
+No rule logic here. `PROJECTIONS` names the elements the readers read per resource type: a
+resource a finding cites is validated against FHIR R4B, projected to them, before it is cited
+(`hooks.citations`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from hooks.citations import Projections
 from hooks.fhirdata import ResourceSet
+from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
-from hooks.patient_view.facts.complaint import ComplaintFacts, ComplaintSignal, read_complaint
-from hooks.patient_view.facts.conditions import ConditionFacts, ConditionRecord, read_conditions
-from hooks.patient_view.facts.labs import LabFacts, LabResult, Measure, read_labs
+from hooks.patient_view.facts.complaint import (
+    ENCOUNTER_FIELDS,
+    SYMPTOM_FIELDS,
+    ComplaintFacts,
+    ComplaintSignal,
+    read_complaint,
+)
+from hooks.patient_view.facts.conditions import (
+    CONDITION_FIELDS,
+    ConditionFacts,
+    ConditionRecord,
+    read_conditions,
+)
+from hooks.patient_view.facts.labs import LAB_FIELDS, LabFacts, LabResult, Measure, read_labs
 from hooks.patient_view.facts.medications import (
+    MEDICATION_FIELDS,
+    REQUEST_FIELDS,
+    STATEMENT_FIELDS,
     DrugMatch,
     MatchBasis,
     MedicationFacts,
     MedicationUse,
     read_medications,
 )
-from hooks.patient_view.facts.patient import Demographics, read_demographics
-from hooks.patient_view.facts.pregnancy import PregnancyFacts, read_pregnancy
+from hooks.patient_view.facts.patient import PATIENT_FIELDS, Demographics, read_demographics
+from hooks.patient_view.facts.pregnancy import STATUS_FIELDS, PregnancyFacts, read_pregnancy
+
+PROJECTIONS: Projections = {
+    "Patient": PATIENT_FIELDS,
+    "Condition": CONDITION_FIELDS,
+    "Encounter": ENCOUNTER_FIELDS,
+    "Observation": (*LAB_FIELDS, *SYMPTOM_FIELDS, *STATUS_FIELDS),
+    "MedicationRequest": REQUEST_FIELDS,
+    "MedicationStatement": STATEMENT_FIELDS,
+    "Medication": MEDICATION_FIELDS,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +88,21 @@ def read_facts(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> Facts |
     )
 
 
+def confirm_complaint(facts: Facts, valid: Callable[[ResourceRef], bool]) -> Facts | None:
+    """Facts whose complaint rests only on records that are valid FHIR; None if none are.
+
+    The complaint gates every rule and heads every card, so its records are checked before any
+    rule runs (a complaint read from an invalid record is no complaint).
+    """
+    signals = tuple(signal for signal in facts.complaint.signals if valid(signal.ref))
+    if signals == facts.complaint.signals:
+        return facts
+    complaint = ComplaintFacts(signals)
+    return replace(facts, complaint=complaint) if complaint.present else None
+
+
 __all__ = [
+    "PROJECTIONS",
     "ComplaintFacts",
     "ComplaintSignal",
     "ConditionFacts",
@@ -71,5 +117,6 @@ __all__ = [
     "MedicationFacts",
     "MedicationUse",
     "PregnancyFacts",
+    "confirm_complaint",
     "read_facts",
 ]

@@ -10,26 +10,38 @@ uncoded text needs a limb word. Knee context changes wording only, never whether
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from fhir.resources.R4B.encounter import Encounter
-from fhir.resources.R4B.observation import Observation
-
-from hooks.fhirdata import ResourceSet, codings
+from hooks.fhirdata import ResourceSet
+from hooks.fhirviews import (
+    OBSERVATION_TIMES,
+    Coding,
+    concept,
+    concepts,
+    instant,
+    ref_of,
+    reference,
+    status,
+    time_of,
+)
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge.index import has_prefix, matches
-from hooks.patient_view.facts.codes import Code, codes_of, label_of, ref_of, words_of
+from hooks.knowledge.index import has_prefix, matches, normalise_text
 from hooks.patient_view.facts.conditions import ConditionFacts
-from hooks.patient_view.facts.timing import instant, latest, raw_instant, within
+from hooks.patient_view.facts.timing import latest, within
 from hooks.types import JsonObject
 
-# The elements read below; nothing else is validated (hooks/fhirdata.py).
-ENCOUNTER_FIELDS = ("status", "class", "reasonCode", "period")  # class: required by R4
-REFERENCE_FIELDS = ("status", "class", "period", "reasonReference", "diagnosis")
+# The elements read below; a cited resource is validated projected to them (hooks/citations.py).
+ENCOUNTER_FIELDS = (  # class: required by R4
+    "status",
+    "class",
+    "reasonCode",
+    "period",
+    "reasonReference",
+    "diagnosis",
+)
 SYMPTOM_FIELDS = (
     "status",
     "code",
@@ -50,7 +62,7 @@ class ComplaintSignal:
     ref: ResourceRef
     label: str
     when: datetime | None
-    codes: tuple[Code, ...]
+    codes: tuple[Coding, ...]
     complaint: bool
     knee: bool
     fasciculation_only: bool = False
@@ -88,7 +100,7 @@ def _newest_first(signal: ComplaintSignal) -> tuple[bool, float]:
     return (signal.when is None, -signal.when.timestamp() if signal.when else 0.0)
 
 
-def _coded(codes: tuple[Code, ...], kb: KnowledgeBase) -> tuple[bool, bool, bool]:
+def _coded(codes: tuple[Coding, ...], kb: KnowledgeBase) -> tuple[bool, bool, bool]:
     """(has SNOMED/ICD coding, has a complaint code, has a limb-specific complaint code)."""
     systems, index = kb.systems, kb.index
     coded = complaint = limb = False
@@ -104,7 +116,7 @@ def _coded(codes: tuple[Code, ...], kb: KnowledgeBase) -> tuple[bool, bool, bool
     return coded, complaint, limb
 
 
-def is_complaint(codes: tuple[Code, ...], words: str, kb: KnowledgeBase) -> bool:
+def is_complaint(codes: tuple[Coding, ...], words: str, kb: KnowledgeBase) -> bool:
     """A complaint code, or (for a concept with no SNOMED/ICD coding) a complaint word, in a limb.
 
     Coded: a limb-specific code, or a generic one unless its words place it elsewhere only.
@@ -124,7 +136,7 @@ def is_complaint(codes: tuple[Code, ...], words: str, kb: KnowledgeBase) -> bool
     )
 
 
-def is_knee(codes: tuple[Code, ...], words: str, kb: KnowledgeBase) -> bool:
+def is_knee(codes: tuple[Coding, ...], words: str, kb: KnowledgeBase) -> bool:
     """A knee qualifier code, or a knee word in the concept or its body site."""
     systems, index = kb.systems, kb.index
     for code in codes:
@@ -139,7 +151,7 @@ def _signal(
     ref: ResourceRef,
     label: str,
     when: datetime | None,
-    codes: tuple[Code, ...],
+    codes: tuple[Coding, ...],
     words: str,
     kb: KnowledgeBase,
 ) -> ComplaintSignal | None:
@@ -152,7 +164,7 @@ def _signal(
     return ComplaintSignal(ref, label, when, codes, complaint, knee, only)
 
 
-def _groups(code: Code, kb: KnowledgeBase) -> frozenset[str]:
+def _groups(code: Coding, kb: KnowledgeBase) -> frozenset[str]:
     if code.system == kb.systems.snomed:
         return kb.index.groups_for_snomed(code.code)
     if code.system == kb.systems.icd10cm:
@@ -176,50 +188,40 @@ def _from_conditions(
             yield signal
 
 
-def _recent_reason(as_of: datetime, window: int) -> Callable[[JsonObject], bool]:
-    """Raw-JSON pre-filter: only encounters with a reason that may fall in the window."""
+def _period(raw: JsonObject) -> datetime | None:
+    """The later of an Encounter's start and end."""
+    period = raw.get("period")
+    if not isinstance(period, dict):
+        return None
+    return latest(instant(period.get("start")), instant(period.get("end")))
 
-    def recent(raw: JsonObject) -> bool:
-        period = raw.get("period")
-        if not raw.get("reasonCode") or not isinstance(period, dict):
-            return False
-        when = latest(raw_instant(period.get("start")), raw_instant(period.get("end")))
-        return within(when, as_of, window)
 
-    return recent
+def _encounters(data: ResourceSet, kb: KnowledgeBase) -> Iterator[JsonObject]:
+    excluded = kb.triggers.statuses.encounter_excluded
+    return (raw for raw in data.raw("Encounter") if status(raw) not in excluded)
 
 
 def _from_encounters(
     data: ResourceSet, kb: KnowledgeBase, as_of: datetime
 ) -> Iterator[ComplaintSignal]:
     window = kb.triggers.lookback_days.encounter_reason
-    excluded = kb.triggers.statuses.encounter_excluded
-    for encounter in data.select(
-        Encounter, where=_recent_reason(as_of, window), fields=ENCOUNTER_FIELDS
-    ):
-        period = encounter.period
-        when = latest(instant(period.start), instant(period.end)) if period else None
-        if encounter.status in excluded or not within(when, as_of, window):
+    for raw in _encounters(data, kb):
+        when = _period(raw)
+        if not within(when, as_of, window):
             continue
-        for reason in encounter.reasonCode or ():
-            signal = _signal(
-                ref_of(encounter), label_of(reason), when, codes_of(reason), words_of(reason), kb
-            )
+        for reason in concepts(raw.get("reasonCode")):
+            words = normalise_text(reason.all_text)
+            signal = _signal(ref_of(raw), reason.label, when, reason.codings, words, kb)
             if signal is not None:
                 yield signal
 
 
-def _symptom_candidate(kb: KnowledgeBase) -> Any:
-    loinc = kb.systems.loinc
-
-    def candidate(raw: JsonObject) -> bool:
-        # Laboratory results (LOINC-coded, numeric) are never symptoms.
-        return "valueQuantity" not in raw and not any(
-            system == loinc and code in kb.index.loinc_analyte
-            for system, code in codings(raw, "code")
-        )
-
-    return candidate
+def _is_lab(raw: JsonObject, kb: KnowledgeBase) -> bool:
+    """Laboratory results (numeric, or LOINC-coded as an analyte) are never symptoms."""
+    if "valueQuantity" in raw:
+        return True
+    table = kb.index.loinc_analyte
+    return any(code in table for code in concept(raw.get("code")).codes(kb.systems.loinc))
 
 
 def _from_observations(
@@ -227,24 +229,17 @@ def _from_observations(
 ) -> Iterator[ComplaintSignal]:
     window = kb.triggers.lookback_days.observation
     excluded = kb.triggers.statuses.observation_excluded
-    for observation in data.select(
-        Observation, where=_symptom_candidate(kb), fields=SYMPTOM_FIELDS
-    ):
-        when = instant(observation.effectiveDateTime) or instant(observation.issued)
-        if observation.effectivePeriod is not None:
-            when = when or instant(observation.effectivePeriod.start)
-        if observation.status in excluded or not within(when, as_of, window):
+    for raw in data.raw("Observation"):
+        if _is_lab(raw, kb) or status(raw) in excluded:
             continue
-        concepts = [observation.code, observation.valueCodeableConcept]
-        words = f"{words_of(concepts)} {words_of(observation.bodySite)}"
-        signal = _signal(
-            ref_of(observation),
-            label_of(observation.valueCodeableConcept) or label_of(observation.code),
-            when,
-            codes_of(concepts),
-            words,
-            kb,
-        )
+        when = time_of(raw, OBSERVATION_TIMES)
+        if not within(when, as_of, window):
+            continue
+        code, value = concept(raw.get("code")), concept(raw.get("valueCodeableConcept"))
+        body = concept(raw.get("bodySite"))
+        words = normalise_text(f"{code.all_text} {value.all_text} {body.all_text}")
+        label = value.label or code.label
+        signal = _signal(ref_of(raw), label, when, (*code.codings, *value.codings), words, kb)
         if signal is not None:
             yield signal
 
@@ -252,23 +247,19 @@ def _from_observations(
 def _referenced(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> set[str]:
     """Ids of Conditions an Encounter within the condition window names (reason or diagnosis)."""
     window = kb.triggers.lookback_days.condition
-    excluded = kb.triggers.statuses.encounter_excluded
-
-    def candidate(raw: JsonObject) -> bool:
-        period = raw.get("period")
-        if not (raw.get("reasonReference") or raw.get("diagnosis")) or not isinstance(period, dict):
-            return False
-        return within(
-            latest(raw_instant(period.get("start")), raw_instant(period.get("end"))), as_of, window
-        )
-
     ids: set[str] = set()
-    for encounter in data.select(Encounter, where=candidate, fields=REFERENCE_FIELDS):
-        if encounter.status in excluded:
+    for raw in _encounters(data, kb):
+        if not within(_period(raw), as_of, window):
             continue
-        references = [r.reference for r in encounter.reasonReference or ()]
-        references += [d.condition.reference for d in encounter.diagnosis or () if d.condition]
-        ids.update(ref.rsplit("/", 1)[-1] for ref in references if isinstance(ref, str))
+        reasons = raw.get("reasonReference")
+        diagnoses = raw.get("diagnosis")
+        named = [*(reasons if isinstance(reasons, list) else ())]
+        named += (
+            [d.get("condition") for d in diagnoses or () if isinstance(d, dict)]
+            if isinstance(diagnoses, list)
+            else []
+        )
+        ids.update(ref.id for item in named if (ref := reference(item)) is not None)
     return ids
 
 

@@ -10,28 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from fhir.resources.R4B.condition import Condition
-
-from hooks.fhirdata import ResourceSet, codings
+from hooks.fhirdata import ResourceSet, Unreadable
+from hooks.fhirviews import Coding, concept, instant, malformed_concept, ref_of
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge.index import has_prefix
+from hooks.knowledge.index import has_prefix, normalise_text
 from hooks.knowledge.schema import TriggerStatuses
-from hooks.patient_view.facts.codes import (
-    Code,
-    code_set,
-    codes_of,
-    label_of,
-    ref_of,
-    status_code,
-    words_of,
-)
-from hooks.patient_view.facts.timing import earliest, instant
+from hooks.patient_view.facts.timing import earliest
 from hooks.types import JsonObject
 
-# The elements read below; nothing else of a Condition is validated (hooks/fhirdata.py).
+# The elements read below; a cited Condition is validated projected to them (hooks/citations.py).
 CONDITION_FIELDS = (
     "subject",  # required by R4: a projection without it would not validate
     "clinicalStatus",
@@ -51,7 +40,7 @@ class ConditionRecord:
 
     ref: ResourceRef
     label: str
-    codes: tuple[Code, ...]
+    codes: tuple[Coding, ...]
     groups: frozenset[str]
     active: bool
     recorded: datetime | None
@@ -59,7 +48,7 @@ class ConditionRecord:
     body_site_words: str
     onset: datetime | None = None
     updated: datetime | None = None
-    body_site_codes: tuple[Code, ...] = ()
+    body_site_codes: tuple[Coding, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,26 +67,21 @@ class ConditionFacts:
         return tuple(r for r in self.records if group in r.groups)
 
 
-def is_usable(condition: Any, statuses: TriggerStatuses) -> bool:
+def is_usable(condition: JsonObject, statuses: TriggerStatuses) -> bool:
     """Not entered in error and not refuted (issue 3)."""
-    verification = status_code(condition.verificationStatus)
+    verification = concept(condition.get("verificationStatus")).first_code
     return verification not in statuses.condition_verification_excluded
 
 
-def is_active(condition: Any, statuses: TriggerStatuses) -> bool:
+def is_active(condition: JsonObject, statuses: TriggerStatuses) -> bool:
     """Active/recurrence/relapse, with an allowed category or none at all (Synthea has none)."""
-    if status_code(condition.clinicalStatus) not in statuses.condition_clinical:
+    if concept(condition.get("clinicalStatus")).first_code not in statuses.condition_clinical:
         return False
-    categories = code_set(condition.category)
+    categories = {c.code for c in concept(condition.get("category")).codings}
     return not categories or bool(categories & set(statuses.condition_categories))
 
 
-def recorded_at(condition: Any) -> datetime | None:
-    """When the condition began or was recorded, whichever is earlier."""
-    return earliest(instant(condition.onsetDateTime), instant(condition.recordedDate))
-
-
-def groups_of(codes: Iterable[Code], kb: KnowledgeBase) -> frozenset[str]:
+def groups_of(codes: Iterable[Coding], kb: KnowledgeBase) -> frozenset[str]:
     """Condition groups of a set of codings."""
     index, systems = kb.index, kb.systems
     groups: set[str] = set()
@@ -109,52 +93,57 @@ def groups_of(codes: Iterable[Code], kb: KnowledgeBase) -> frozenset[str]:
     return frozenset(groups)
 
 
-def _wanted(kb: KnowledgeBase) -> Any:
-    """Raw-JSON pre-filter: only Conditions a rule or the complaint could read are validated."""
+def _wanted(codes: tuple[Coding, ...], kb: KnowledgeBase) -> bool:
+    """Only Conditions a rule or the complaint could read become records."""
     systems, index = kb.systems, kb.index
+    for code in codes:
+        if code.system == systems.snomed and (
+            code.code in index.group_snomed
+            or code.code in index.complaint_snomed
+            or code.code in index.knee_snomed
+        ):
+            return True
+        if code.system == systems.icd10cm and (
+            index.groups_for_icd(code.code)
+            or has_prefix(code.code, index.complaint_icd)
+            or has_prefix(code.code, index.knee_icd)
+        ):
+            return True
+    # Uncoded (or locally coded) text may still name a complaint.
+    return not any(code.system in (systems.snomed, systems.icd10cm) for code in codes)
 
-    def wanted(raw: JsonObject) -> bool:
-        pairs = list(codings(raw, "code"))
-        for system, code in pairs:
-            if system == systems.snomed and (
-                code in index.group_snomed
-                or code in index.complaint_snomed
-                or code in index.knee_snomed
-            ):
-                return True
-            if system == systems.icd10cm and (
-                index.groups_for_icd(code)
-                or has_prefix(code, index.complaint_icd)
-                or has_prefix(code, index.knee_icd)
-            ):
-                return True
-        # Uncoded (or locally coded) text may still name a complaint.
-        return not any(system in (systems.snomed, systems.icd10cm) for system, _ in pairs)
 
-    return wanted
+def _record(raw: JsonObject, kb: KnowledgeBase) -> ConditionRecord | None:
+    statuses = kb.triggers.statuses
+    code = concept(raw.get("code"))
+    if not _wanted(code.codings, kb) or not is_usable(raw, statuses):
+        return None
+    body = concept(raw.get("bodySite"))
+    onset = instant(raw.get("onsetDateTime"))
+    meta = raw.get("meta")
+    return ConditionRecord(
+        ref=ref_of(raw),
+        label=code.label,
+        codes=code.codings,
+        groups=groups_of(code.codings, kb),
+        active=is_active(raw, statuses),
+        recorded=earliest(onset, instant(raw.get("recordedDate"))),
+        words=normalise_text(code.all_text),
+        body_site_words=normalise_text(body.all_text),
+        onset=onset,
+        updated=instant(meta.get("lastUpdated")) if isinstance(meta, dict) else None,
+        body_site_codes=body.codings,
+    )
 
 
 def read_conditions(data: ResourceSet, kb: KnowledgeBase) -> ConditionFacts:
-    """Usable Conditions with their groups."""
-    statuses = kb.triggers.statuses
+    """Usable Conditions with their groups; one whose code cannot be read is skipped, counted."""
     records = []
-    for condition in data.select(Condition, where=_wanted(kb), fields=CONDITION_FIELDS):
-        if not is_usable(condition, statuses):
+    for raw in data.raw("Condition"):
+        if malformed_concept(raw.get("code")):
+            data.skip(raw, "Condition", Unreadable.MALFORMED)
             continue
-        codes = codes_of(condition.code)
-        records.append(
-            ConditionRecord(
-                ref=ref_of(condition),
-                label=label_of(condition.code),
-                codes=codes,
-                groups=groups_of(codes, kb),
-                active=is_active(condition, statuses),
-                recorded=recorded_at(condition),
-                words=words_of(condition.code),
-                body_site_words=words_of(condition.bodySite),
-                onset=instant(condition.onsetDateTime),
-                updated=instant(condition.meta.lastUpdated) if condition.meta else None,
-                body_site_codes=codes_of(condition.bodySite),
-            )
-        )
+        record = _record(raw, kb)
+        if record is not None:
+            records.append(record)
     return ConditionFacts(tuple(records))

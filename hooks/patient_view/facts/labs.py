@@ -8,23 +8,29 @@ laboratory's own `interpretation` codes (H, HH, L, LL, A, AA, N) are kept for gr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from fhir.resources.R4B.observation import Observation
-
-from hooks.fhirdata import ResourceSet, Unreadable, malformed_concept
+from hooks.fhirdata import ResourceSet, Unreadable
+from hooks.fhirviews import (
+    OBSERVATION_TIMES,
+    Quantity,
+    concept,
+    concepts,
+    malformed_concept,
+    quantity,
+    ref_of,
+    status,
+    time_of,
+)
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.schema import Analyte
-from hooks.patient_view.facts.codes import code_set, codes_of, ref_of
-from hooks.patient_view.facts.timing import days_between, instant, raw_instant, within
+from hooks.patient_view.facts.timing import days_between, within
 from hooks.patient_view.facts.units import resolve_unit, to_canonical
 from hooks.types import JsonObject
 
-# The elements read below; nothing else of an Observation is validated (hooks/fhirdata.py).
+# The elements read below; a cited result is validated projected to them (hooks/citations.py).
 LAB_FIELDS = (
     "status",
     "code",
@@ -42,8 +48,6 @@ YEARS = frozenset({"a", "yr", "year", "years"})
 CLOCK_SKEW = timedelta(minutes=5)
 # Enough to survive a few invalid or unconvertible newest results.
 KEEP_PER_ANALYTE = 8
-# The calcium correction (rules/calcium.py) reads an albumin near the latest total calcium.
-ALBUMIN, CALCIUM_TOTAL = "albumin", "calcium_total"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +95,16 @@ class LabFacts:
     the usable results in that span before it.
 
     `complete` is False when the laboratory data may lack records (a page that could not be
-    fetched): rules then never conclude from the absence of a result.
+    fetched, or an Observation whose code cannot be read): rules then never conclude from the
+    absence of a result. `unreadable` lists results of a known analyte whose value could not be
+    read, so a rule can say a newer result exists that it could not use.
     """
 
     results: dict[str, tuple[LabResult, ...]]
     complete: bool = True
+    unreadable: dict[str, tuple[tuple[ResourceRef, datetime | None], ...]] = field(
+        default_factory=dict
+    )
 
     def latest(self, analyte: str) -> LabResult | None:
         """The newest valid result, usable or not."""
@@ -117,6 +126,14 @@ class LabFacts:
             r for r in self.results.get(result.analyte, ()) if not r.usable and r.when > result.when
         )
 
+    def newer_unreadable(self, result: LabResult) -> tuple[ResourceRef, ...]:
+        """Results of the analyte, newer than `result` (or undated), whose value is unreadable."""
+        return tuple(
+            ref
+            for ref, when in self.unreadable.get(result.analyte, ())
+            if when is None or when > result.when
+        )
+
     def usable_series(self, analyte: str) -> tuple[LabResult, ...]:
         """Every usable result kept for the analyte, newest first."""
         return tuple(r for r in self.results.get(analyte, ()) if r.usable)
@@ -128,185 +145,186 @@ class LabFacts:
 
 
 def _bound(
-    quantity: Any, result_unit: str | None, analyte: Analyte, kb: KnowledgeBase
+    value: object, result_unit: str | None, analyte: Analyte, kb: KnowledgeBase
 ) -> Measure | None:
-    if quantity is None or quantity.value is None:
-        return None
-    if quantity.code is None and quantity.unit is None:
-        # A range without a unit is stated in the result's own unit.
-        return Measure(float(quantity.value), result_unit) if result_unit else None
-    unit = resolve_unit(quantity.code, quantity.system, quantity.unit, analyte, kb)
-    return Measure(float(quantity.value), unit) if unit else None
-
-
-def _years(bound: Any) -> float | None:
+    bound = quantity(value)
     if bound is None:
         return None
-    if bound.value is None or (bound.code or bound.unit or "a") not in YEARS:
+    if bound.code is None and bound.unit is None:
+        # A range without a unit is stated in the result's own unit.
+        return Measure(bound.value, result_unit) if result_unit else None
+    unit = resolve_unit(bound.code, bound.system, bound.unit, analyte, kb)
+    return Measure(bound.value, unit) if unit else None
+
+
+def _years(value: object) -> float | None:
+    if value is None:
+        return None
+    bound = quantity(value)
+    if bound is None or (bound.code or bound.unit or "a") not in YEARS:
         raise ValueError("age bound not in years")
-    return float(bound.value)
+    return bound.value
 
 
-def _age_fits(age: Any, min_age: int | None) -> bool:
+def _age_fits(age: object, min_age: int | None) -> bool:
     """An age-specific range applies only when the patient's age is known to fall in it."""
     if age is None:
         return True
-    if min_age is None:
+    if min_age is None or not isinstance(age, dict):
         return False
     try:
-        low, high = _years(age.low), _years(age.high)
+        low, high = _years(age.get("low")), _years(age.get("high"))
     except ValueError:
         return False
     return (low is None or min_age >= low) and (high is None or min_age <= high)
 
 
 def _range(
-    observation: Any, unit: str | None, analyte: Analyte, kb: KnowledgeBase, min_age: int | None
+    raw: JsonObject, unit: str | None, analyte: Analyte, kb: KnowledgeBase, min_age: int | None
 ) -> tuple[Measure | None, Measure | None]:
-    for entry in observation.referenceRange or ():
-        if entry.type is not None and "normal" not in code_set(entry.type):
+    ranges = raw.get("referenceRange")
+    for entry in ranges if isinstance(ranges, list) else ():
+        if not isinstance(entry, dict):
             continue
-        if entry.appliesTo or not _age_fits(entry.age, min_age):
+        kind = concept(entry.get("type"))
+        if "type" in entry and "normal" not in {c.code for c in kind.codings}:
             continue
-        low, high = _bound(entry.low, unit, analyte, kb), _bound(entry.high, unit, analyte, kb)
+        if entry.get("appliesTo") or not _age_fits(entry.get("age"), min_age):
+            continue
+        low = _bound(entry.get("low"), unit, analyte, kb)
+        high = _bound(entry.get("high"), unit, analyte, kb)
         if low or high:
             return low, high
     return None, None
 
 
-def _interpretation(observation: Any, kb: KnowledgeBase) -> frozenset[str]:
+def _interpretation(raw: JsonObject, kb: KnowledgeBase) -> frozenset[str]:
     """Interpretation codes from the HL7 system (or its legacy v2 alias); others are ignored."""
     systems = set(kb.labs.interpretation.systems)
-    return frozenset(c.code for c in codes_of(observation.interpretation) if c.system in systems)
-
-
-def _when(observation: Any) -> datetime | None:
-    period = observation.effectivePeriod
-    return (
-        instant(observation.effectiveDateTime)
-        or instant(observation.effectiveInstant)
-        or (instant(period.start) if period else None)
-        or instant(observation.issued)
+    return frozenset(
+        c.code
+        for item in concepts(raw.get("interpretation"))
+        for c in item.codings
+        if c.system in systems
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A final numeric result of a known analyte, read only as far as ordering needs."""
+
+    when: datetime
+    order: int
+    raw: JsonObject
+    value: Quantity
+    loinc: str
+
+
 def _result(
-    observation: Any,
-    analyte_key: str,
-    loinc: str,
-    kb: KnowledgeBase,
-    as_of: datetime,
-    min_age: int | None,
-) -> LabResult | None:
-    quantity = observation.valueQuantity
-    when = _when(observation)
-    if quantity is None or quantity.value is None or when is None or when > as_of + CLOCK_SKEW:
-        return None
+    candidate: _Candidate, analyte_key: str, kb: KnowledgeBase, min_age: int | None
+) -> LabResult:
+    raw, value = candidate.raw, candidate.value
     analyte = kb.analyte(analyte_key)
-    unit = resolve_unit(quantity.code, quantity.system, quantity.unit, analyte, kb)
-    value = float(quantity.value)
-    low, high = _range(observation, unit, analyte, kb, min_age)
+    unit = resolve_unit(value.code, value.system, value.unit, analyte, kb)
+    low, high = _range(raw, unit, analyte, kb, min_age)
     return LabResult(
         analyte=analyte_key,
-        ref=ref_of(observation),
-        loinc=loinc,
-        when=when,
-        value=value,
-        reported_unit=str(quantity.unit or quantity.code or ""),
+        ref=ref_of(raw),
+        loinc=candidate.loinc,
+        when=candidate.when,
+        value=value.value,
+        reported_unit=value.reported_unit,
         unit=unit,
-        canonical=to_canonical(value, unit, analyte) if unit else None,
-        comparator=str(quantity.comparator) if quantity.comparator else None,
+        canonical=to_canonical(value.value, unit, analyte) if unit else None,
+        comparator=value.comparator,
         low=low,
         high=high,
-        interpretation=_interpretation(observation, kb),
+        interpretation=_interpretation(raw, kb),
         approximate=unit in analyte.approximate_units,
     )
 
 
-def _raw_when(raw: JsonObject) -> datetime | None:
-    period = raw.get("effectivePeriod")
-    start = period.get("start") if isinstance(period, dict) else None
-    for value in (
-        raw.get("effectiveDateTime"),
-        raw.get("effectiveInstant"),
-        start,
-        raw.get("issued"),
-    ):
-        if value is not None:
-            return raw_instant(value)
+@dataclass
+class _Scan:
+    """One pass over the Observations: candidates per analyte, and what could not be read."""
+
+    candidates: dict[str, list[_Candidate]] = field(default_factory=dict)
+    unreadable: dict[str, list[tuple[ResourceRef, datetime | None]]] = field(default_factory=dict)
+    malformed: bool = False
+
+
+def _analyte(raw: JsonObject, kb: KnowledgeBase) -> tuple[str, str] | None:
+    """(analyte key, LOINC code) of an Observation's first LOINC code the knowledge knows."""
+    table = kb.index.loinc_analyte
+    for code in concept(raw.get("code")).codes(kb.systems.loinc):
+        analyte = table.get(code)
+        if analyte is not None:
+            return analyte, code
     return None
 
 
-def _candidates(
-    data: ResourceSet, kb: KnowledgeBase, as_of: datetime
-) -> dict[str, list[tuple[datetime, JsonObject]]]:
-    """Raw-JSON pre-selection: valid numeric results per analyte, newest first.
+def _scan(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> _Scan:
+    """Final results per analyte, newest first; results whose value cannot be read, apart.
 
-    Rules read the latest usable result per analyte (and a short history for some), so
-    validating a patient's whole record would only cost time.
+    A numeric Observation whose code or status cannot be read might be any analyte's final
+    result: it is skipped and counted, and the laboratory data counts as incomplete.
     """
-    loinc_system, table = kb.systems.loinc, kb.index.loinc_analyte
     valid = set(kb.labs.valid_statuses)
-    per_analyte: dict[str, list[tuple[datetime, int, JsonObject]]] = {}
+    scan = _Scan()
     for order, raw in enumerate(data.raw("Observation")):
-        status = raw.get("status")
-        if type(status) is not str and status is not None:
-            data.skip(raw, "Observation", Unreadable.MALFORMED)  # e.g. a list: unhashable
+        if "valueQuantity" not in raw:
             continue
-        if status not in valid or not isinstance(raw.get("valueQuantity"), dict):
+        state = status(raw)
+        if malformed_concept(raw.get("code")) or state is None:
+            data.skip(raw, "Observation", Unreadable.MALFORMED)
+            scan.malformed = True
             continue
-        analyte = _raw_analyte(raw, loinc_system, table)
-        if analyte is None:
-            if malformed_concept(raw.get("code")):
-                data.skip(raw, "Observation", Unreadable.MALFORMED)
+        if state not in valid:
             continue
-        when = _raw_when(raw)
-        if when is None or when > as_of + CLOCK_SKEW:
+        found = _analyte(raw, kb)
+        if found is None:
             continue
-        per_analyte.setdefault(analyte, []).append((when, order, raw))
-    return {
-        analyte: [(when, raw) for when, _, raw in sorted(found, key=lambda i: i[:2], reverse=True)]
-        for analyte, found in per_analyte.items()
-    }
-
-
-def _raw_analyte(raw: JsonObject, system: str, table: Mapping[str, str]) -> str | None:
-    """The analyte of a raw Observation's LOINC code; inlined because it runs per Observation."""
-    code = raw.get("code")
-    if type(code) is not dict or type(codings := code.get("coding")) is not list:
-        return None
-    for coding in codings:
-        if type(coding) is dict and coding.get("system") == system:
-            value = coding.get("code")
-            analyte = table.get(value) if type(value) is str else None
-            if analyte is not None:
-                return analyte
-    return None
+        when = time_of(raw, OBSERVATION_TIMES)
+        if when is not None and when > as_of + CLOCK_SKEW:
+            continue
+        value = quantity(raw.get("valueQuantity"))
+        if value is None or when is None:
+            data.skip(raw, "Observation", Unreadable.MALFORMED)
+            scan.unreadable.setdefault(found[0], []).append((ref_of(raw), when))
+            continue
+        scan.candidates.setdefault(found[0], []).append(
+            _Candidate(when, order, raw, value, found[1])
+        )
+    for listed in scan.candidates.values():
+        listed.sort(key=lambda c: (c.when, c.order), reverse=True)
+    return scan
 
 
 def read_labs(
     data: ResourceSet, kb: KnowledgeBase, as_of: datetime, min_age: int | None
 ) -> LabFacts:
-    """Per analyte: the newest valid results down to the newest usable one, plus history.
-
-    Validation stops there: that is all the rules read.
-    """
-    candidates = _candidates(data, kb, as_of)
-    reader = _Reader(data, kb, as_of, min_age)
+    """Per analyte: the newest results down to the newest usable one, plus history."""
+    scan = _scan(data, kb, as_of)
+    correction = kb.labs.calcium_correction
+    reader = _Reader(kb, min_age)
     results: dict[str, tuple[LabResult, ...]] = {}
-    for analyte, found in candidates.items():
-        if analyte != ALBUMIN:
+    for analyte, found in scan.candidates.items():
+        if analyte != correction.albumin:
             results[analyte] = reader.read(analyte, found)
-    calcium = next((r for r in results.get(CALCIUM_TOTAL, ()) if r.usable), None)
-    albumin = _albumin_near(candidates.get(ALBUMIN, []), calcium, kb)
-    results[ALBUMIN] = reader.read(ALBUMIN, albumin, first_usable_only=True)
-    complete = data.complete_type("Observation")
-    return LabFacts({key: found for key, found in results.items() if found}, complete)
+    calcium = next((r for r in results.get(correction.total, ()) if r.usable), None)
+    albumin = _albumin_near(scan.candidates.get(correction.albumin, []), calcium, kb)
+    results[correction.albumin] = reader.read(correction.albumin, albumin, first_usable_only=True)
+    complete = data.complete_type("Observation") and not scan.malformed
+    return LabFacts(
+        {key: found for key, found in results.items() if found},
+        complete,
+        {key: tuple(refs) for key, refs in scan.unreadable.items()},
+    )
 
 
 def _albumin_near(
-    found: list[tuple[datetime, JsonObject]], calcium: LabResult | None, kb: KnowledgeBase
-) -> list[tuple[datetime, JsonObject]]:
+    found: list[_Candidate], calcium: LabResult | None, kb: KnowledgeBase
+) -> list[_Candidate]:
     """Albumins within the correction window of the latest usable calcium, closest first.
 
     Without a calcium to correct, only the newest albumin matters.
@@ -314,25 +332,19 @@ def _albumin_near(
     if calcium is None:
         return found[:1]
     days = kb.labs.calcium_correction.max_days_apart
-    close = [item for item in found if days_between(item[0], calcium.when) <= days]
-    return sorted(close, key=lambda item: abs(item[0] - calcium.when))
+    close = [item for item in found if days_between(item.when, calcium.when) <= days]
+    return sorted(close, key=lambda item: abs(item.when - calcium.when))
 
 
 @dataclass(frozen=True, slots=True)
 class _Reader:
-    data: ResourceSet
     kb: KnowledgeBase
-    as_of: datetime
     min_age: int | None
 
     def read(
-        self,
-        analyte: str,
-        found: list[tuple[datetime, JsonObject]],
-        *,
-        first_usable_only: bool = False,
+        self, analyte: str, found: list[_Candidate], *, first_usable_only: bool = False
     ) -> tuple[LabResult, ...]:
-        """Validate newest first until the first usable result (a malformed one is skipped).
+        """Newest first until the first usable result.
 
         Results sharing the first usable one's time are all read, and an exact unit is preferred
         to an approximate one. Then, for analytes with history, usable results within
@@ -341,11 +353,12 @@ class _Reader:
         kept: list[LabResult] = []
         anchor: datetime | None = None
         history = self.kb.analyte(analyte).history_days
-        for when, raw in found:
+        for candidate in found:
+            when = candidate.when
             if anchor is not None and when < anchor and not self._within(when, anchor, history):
                 break
-            result = self._parse(raw)
-            if result is None or (first_usable_only and not result.usable):
+            result = _result(candidate, analyte, self.kb, self.min_age)
+            if first_usable_only and not result.usable:
                 continue
             if anchor is None:
                 kept.append(result)  # newer unusable results, then the first usable one
@@ -363,15 +376,3 @@ class _Reader:
     def _within(when: datetime, anchor: datetime, history: int | None) -> bool:
         """Whether an older result still belongs to the analyte's history span."""
         return history is not None and days_between(when, anchor) <= history
-
-    def _parse(self, raw: JsonObject) -> LabResult | None:
-        observation = self.data.parse(Observation, raw, LAB_FIELDS)
-        if observation is None:
-            return None
-        loinc_system, table = self.kb.systems.loinc, self.kb.index.loinc_analyte
-        loinc = next(
-            c.code
-            for c in codes_of(observation.code)
-            if c.system == loinc_system and c.code in table
-        )
-        return _result(observation, table[loinc], loinc, self.kb, self.as_of, self.min_age)

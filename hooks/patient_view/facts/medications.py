@@ -8,25 +8,29 @@ dosage route, then Medication.form, then the product name; rules decide what is 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from fhir.resources.R4B.medication import Medication
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.medicationstatement import MedicationStatement
-
-from hooks.fhirdata import ResourceSet, codings
+from hooks.fhirdata import ResourceSet, Unreadable
+from hooks.fhirviews import (
+    Coding,
+    Concept,
+    concept,
+    instant,
+    malformed_concept,
+    ref_of,
+    reference,
+    status,
+)
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.index import matches, normalise_text
-from hooks.patient_view.facts.codes import Code, codes_of, label_of, ref_of, words_of
-from hooks.patient_view.facts.timing import instant, latest
+from hooks.patient_view.facts.timing import latest
 from hooks.types import JsonObject
 
-# The elements read below; nothing else is validated (hooks/fhirdata.py).
+# The elements read below; a cited record is validated projected to them (hooks/citations.py).
 MEDICATION_FIELDS = ("code", "form", "ingredient")
 REQUEST_FIELDS = (
     "subject",  # required by R4: a projection without it would not validate
@@ -50,6 +54,7 @@ STATEMENT_FIELDS = (
     "dosage",
     "contained",
 )
+KINDS = ("MedicationRequest", "MedicationStatement")
 
 
 class MatchBasis(StrEnum):
@@ -104,7 +109,7 @@ def _classes(ingredients: Iterable[str], kb: KnowledgeBase) -> frozenset[str]:
     return frozenset(cls for key in ingredients for cls in table.get(key, ()))
 
 
-def _match_codes(codes: tuple[Code, ...], kb: KnowledgeBase) -> DrugMatch | None:
+def _match_codes(codes: tuple[Coding, ...], kb: KnowledgeBase) -> DrugMatch | None:
     index, systems = kb.index, kb.systems
     rx = [code.code for code in codes if code.system == systems.rxnorm]
     for code in rx:
@@ -127,7 +132,7 @@ def _match_codes(codes: tuple[Code, ...], kb: KnowledgeBase) -> DrugMatch | None
     return None
 
 
-def match_concept(codes: tuple[Code, ...], words: str, kb: KnowledgeBase) -> DrugMatch | None:
+def match_concept(codes: tuple[Coding, ...], words: str, kb: KnowledgeBase) -> DrugMatch | None:
     """Map a medication concept to ingredients and classes, codes before names."""
     coded = _match_codes(codes, kb)
     if coded is not None:
@@ -153,130 +158,123 @@ def route_of(texts: Iterable[str], kb: KnowledgeBase) -> str | None:
     return None
 
 
-def _referenced(resource: Any, media: Mapping[str, Any]) -> Any:
-    reference = getattr(resource.medicationReference, "reference", None)
-    if not isinstance(reference, str):
-        return None
-    if reference.startswith("#"):
-        for contained in resource.contained or ():
-            if contained.get_resource_type() == "Medication" and contained.id == reference[1:]:
+def _list(value: object) -> list[JsonObject]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _medication(raw: JsonObject, media: Mapping[str, JsonObject]) -> JsonObject | None:
+    """The Medication a record references: contained (`#id`) or by id in the prefetch."""
+    value = raw.get("medicationReference")
+    text = value.get("reference") if isinstance(value, dict) else None
+    if isinstance(text, str) and text.startswith("#"):
+        for contained in _list(raw.get("contained")):
+            if contained.get("resourceType") == "Medication" and contained.get("id") == text[1:]:
                 return contained
         return None
-    # Medication/id, absolute URLs and Synthea's urn:uuid:id all end in the id.
-    return media.get(reference.replace(":", "/").rsplit("/", 1)[-1])
+    ref = reference(value)
+    return media.get(ref.id) if ref is not None else None
 
 
-def _concept(resource: Any, media: Mapping[str, Any]) -> tuple[list[Any], Any]:
-    if resource.medicationCodeableConcept is not None:
-        return [resource.medicationCodeableConcept], None
-    medication = _referenced(resource, media)
+def _concepts(raw: JsonObject, media: Mapping[str, JsonObject]) -> tuple[Concept, ...]:
+    """The drug's concepts: the record's own, else its Medication's code and ingredients."""
+    if "medicationCodeableConcept" in raw:
+        return (concept(raw.get("medicationCodeableConcept")),)
+    medication = _medication(raw, media)
     if medication is None:
-        return [], None
-    items = [i.itemCodeableConcept for i in medication.ingredient or () if i.itemCodeableConcept]
-    return [medication.code, *items], medication
+        return ()
+    items = [concept(i.get("itemCodeableConcept")) for i in _list(medication.get("ingredient"))]
+    return (concept(medication.get("code")), *items)
 
 
 def _route_texts(
-    resource: Any, medication: Any, codes: tuple[Code, ...], words: str, kb: KnowledgeBase
+    raw: JsonObject, medication: JsonObject | None, drug: Concept, words: str, kb: KnowledgeBase
 ) -> list[str]:
-    dosages = getattr(resource, "dosageInstruction", None) or getattr(resource, "dosage", None)
-    texts = [words_of(d.route) for d in dosages or ()]
-    texts += [normalise_text(d.text) for d in dosages or () if isinstance(d.text, str)]
+    dosages = _list(raw.get("dosageInstruction") or raw.get("dosage"))
+    texts = [normalise_text(concept(d.get("route")).all_text) for d in dosages]
+    texts += [normalise_text(d["text"]) for d in dosages if isinstance(d.get("text"), str)]
     if medication is not None:
-        texts.append(words_of(medication.form))
+        texts.append(normalise_text(concept(medication.get("form")).all_text))
     texts.append(words)
     products = kb.drugs.products
-    texts += [normalise_text(products[c.code].display) for c in codes if c.code in products]
+    texts += [normalise_text(products[c.code].display) for c in drug.codings if c.code in products]
     return texts
 
 
-def _dates(resource: Any, kind: str) -> tuple[datetime | None, datetime | None]:
+def _span(value: object) -> tuple[datetime | None, datetime | None]:
+    if not isinstance(value, dict):
+        return None, None
+    return instant(value.get("start")), instant(value.get("end"))
+
+
+def _dates(raw: JsonObject, kind: str) -> tuple[datetime | None, datetime | None]:
     if kind == "MedicationRequest":
-        validity = resource.dispenseRequest.validityPeriod if resource.dispenseRequest else None
-        start = instant(resource.authoredOn) or (instant(validity.start) if validity else None)
-        end = instant(validity.end) if validity else None
-        return start, latest(start, end)
-    period = resource.effectivePeriod
-    start = (instant(period.start) if period else None) or instant(resource.effectiveDateTime)
-    start = start or instant(resource.dateAsserted)
-    end = instant(period.end) if period else None
-    return start, latest(start, end, instant(resource.dateAsserted))
+        dispense = raw.get("dispenseRequest")
+        valid_from, valid_to = _span(
+            dispense.get("validityPeriod") if isinstance(dispense, dict) else None
+        )
+        start = instant(raw.get("authoredOn")) or valid_from
+        return start, latest(start, valid_to)
+    period_start, period_end = _span(raw.get("effectivePeriod"))
+    asserted = instant(raw.get("dateAsserted"))
+    start = period_start or instant(raw.get("effectiveDateTime")) or asserted
+    return start, latest(start, period_end, asserted)
 
 
-def _use(resource: Any, media: Mapping[str, Any], kb: KnowledgeBase) -> MedicationUse | None:
-    kind = resource.get_resource_type()
+def _use(
+    raw: JsonObject, kind: str, media: Mapping[str, JsonObject], kb: KnowledgeBase
+) -> MedicationUse | None:
+    """A record of a recognised drug; past records only for classes that keep them."""
     statuses = kb.drugs.statuses
     request = kind == "MedicationRequest"
-    current = resource.status in (
-        statuses.request_current if request else statuses.statement_current
-    )
-    concepts, medication = _concept(resource, media)
-    codes = codes_of(concepts)
-    words = words_of(concepts)
-    match = match_concept(codes, words, kb)
-    if match is None:
+    state = status(raw)
+    current = state in (statuses.request_current if request else statuses.statement_current)
+    past = state in (statuses.request_past if request else statuses.statement_past)
+    if not current and not past:
         return None
-    start, last_seen = _dates(resource, kind)
+    parts = _concepts(raw, media)
+    drug = Concept(tuple(c for part in parts for c in part.codings))
+    words = normalise_text(" ".join(part.all_text for part in parts))
+    match = match_concept(drug.codings, words, kb)
+    if match is None or (not current and not match.classes & _keep_past(kb)):
+        return None
+    start, last_seen = _dates(raw, kind)
     local_prefixes = kb.index.atc_local
+    medication = None if "medicationCodeableConcept" in raw else _medication(raw, media)
     return MedicationUse(
-        ref=ref_of(resource),
-        label=label_of(concepts),
+        ref=ref_of(raw),
+        label=next((part.label for part in parts if part.label), ""),
         match=match,
-        status=str(resource.status),
+        status=str(state),
         current=current,
         start=start,
         last_seen=last_seen,
-        route=route_of(_route_texts(resource, medication, codes, words, kb), kb),
+        route=route_of(_route_texts(raw, medication, drug, words, kb), kb),
         local_atc=any(
-            c.system == kb.systems.atc and c.code.startswith(local_prefixes) for c in codes
+            c.system == kb.systems.atc and c.code.startswith(local_prefixes) for c in drug.codings
         ),
     )
 
 
-def _raw_match(raw: JsonObject, kb: KnowledgeBase) -> DrugMatch | None:
-    concept = raw.get("medicationCodeableConcept")
-    if not isinstance(concept, dict):
-        return None
-    codes = tuple(
-        Code(system, code, "") for system, code in codings(raw, "medicationCodeableConcept")
-    )
-    texts = [concept.get("text")] + [
-        c.get("display") for c in concept.get("coding") or () if isinstance(c, dict)
-    ]
-    words = normalise_text(" ".join(t for t in texts if isinstance(t, str)))
-    return match_concept(codes, words, kb)
+def _keep_past(kb: KnowledgeBase) -> frozenset[str]:
+    return frozenset(key for key, cls in kb.drugs.classes.items() if cls.keep_past)
 
 
-def _wanted(kb: KnowledgeBase) -> Callable[[JsonObject], bool]:
-    """Raw-JSON pre-filter: recognised drugs only; past records only for keep_past classes."""
-    statuses = kb.drugs.statuses
-    current = {*statuses.request_current, *statuses.statement_current}
-    past = {*statuses.request_past, *statuses.statement_past}
-    keep_past = {key for key, cls in kb.drugs.classes.items() if cls.keep_past}
-
-    def wanted(raw: JsonObject) -> bool:
-        status = raw.get("status")
-        if status not in current and status not in past:
-            return False
-        if "medicationReference" in raw:
-            return True  # decided after the Medication is resolved
-        match = _raw_match(raw, kb)
-        if match is None:
-            return False
-        return status in current or bool(match.classes & keep_past)
-
-    return wanted
+def _malformed(raw: JsonObject) -> bool:
+    """A status or drug concept of a JSON type FHIR does not allow: the record cannot be read."""
+    return status(raw) is None or malformed_concept(raw.get("medicationCodeableConcept"))
 
 
 def read_medications(data: ResourceSet, kb: KnowledgeBase) -> MedicationFacts:
-    """Recognised current and past medication records; others (draft, error) are ignored."""
-    wanted = _wanted(kb)
-    media = {
-        m.id: m for m in data.select(Medication, fields=MEDICATION_FIELDS) if isinstance(m.id, str)
-    }
-    resources = [
-        *data.select(MedicationRequest, where=wanted, fields=REQUEST_FIELDS),
-        *data.select(MedicationStatement, where=wanted, fields=STATEMENT_FIELDS),
-    ]
-    uses = [use for resource in resources if (use := _use(resource, media, kb)) is not None]
+    """Recognised current and past medication records; others (draft, error) are ignored.
+
+    A record that cannot be read is skipped and counted.
+    """
+    media = {rid: raw for raw in data.raw("Medication") if isinstance(rid := raw.get("id"), str)}
+    uses = []
+    for kind in KINDS:
+        for raw in data.raw(kind):
+            if _malformed(raw):
+                data.skip(raw, kind, Unreadable.MALFORMED)
+            elif (use := _use(raw, kind, media, kb)) is not None:
+                uses.append(use)
     return MedicationFacts(tuple(uses))

@@ -9,15 +9,16 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from fhir.resources.R4B.patient import Patient
 
 from hooks.fhirdata import ResourceSet
+from hooks.fhirviews import ref_of
 from hooks.findings import ResourceRef
-from hooks.patient_view.facts.codes import ref_of
+from hooks.types import JsonObject
 
-# The elements read below; nothing else of the Patient is validated (hooks/fhirdata.py).
+# The elements read below. The Patient is validated (projected to them) before it is read:
+# every conclusion rests on its age and on its being alive.
 PATIENT_FIELDS = ("birthDate", "gender", "deceasedBoolean", "deceasedDateTime")
 
 
@@ -49,31 +50,36 @@ class Demographics:
 
 def read_demographics(data: ResourceSet, as_of: datetime, adult_age: int) -> Demographics | None:
     """The Patient of the call, or None when it is missing or invalid (then no cards)."""
-    patients = data.select(Patient, fields=PATIENT_FIELDS)
-    if not patients:
+    patient = next(data.raw("Patient"), None)
+    if patient is None or data.parse(Patient, patient, PATIENT_FIELDS) is None:
         return None
-    patient = patients[0]
+    birth = patient.get("birthDate")
+    gender = patient.get("gender")
     return Demographics(
         ref=ref_of(patient),
         deceased=_deceased(patient),
-        min_age=_min_age(patient.birthDate, as_of.date()),
+        min_age=_min_age(birth, as_of.date()),
         adult_age=adult_age,
-        sex=patient.gender if patient.gender in ("male", "female") else None,
-        born=bounds[0] if (bounds := _birth_bounds(patient.birthDate)) else None,
+        sex=gender if gender in ("male", "female") else None,
+        born=bounds[0] if (bounds := _birth_bounds(birth)) else None,
     )
 
 
-def _deceased(patient: Any) -> bool:
+def _deceased(patient: JsonObject) -> bool:
     # Patients who died keep "active" orders in real and Synthea data (README), so check first.
-    return patient.deceasedBoolean is True or patient.deceasedDateTime is not None
+    return patient.get("deceasedBoolean") is True or patient.get("deceasedDateTime") is not None
 
 
 def _birth_bounds(value: object) -> tuple[date, date] | None:
     """The earliest and latest day a (possibly partial: YYYY, YYYY-MM) birth date allows."""
-    if isinstance(value, date):
-        return value, value
     if not isinstance(value, str):
         return None
+    if len(value) == 10:
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            return None
+        return day, day
     parts = value.split("-")
     if len(parts) not in (1, 2) or not all(part.isdigit() for part in parts):
         return None

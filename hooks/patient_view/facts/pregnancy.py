@@ -11,18 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from fhir.resources.R4B.observation import Observation
-
-from hooks.fhirdata import ResourceSet, codings
+from hooks.fhirdata import ResourceSet
+from hooks.fhirviews import OBSERVATION_TIMES, concept, ref_of, status, time_of
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.index import icd_key
-from hooks.patient_view.facts.codes import codes_of, ref_of
 from hooks.patient_view.facts.conditions import ConditionFacts
-from hooks.patient_view.facts.timing import instant, within
-from hooks.types import JsonObject
+from hooks.patient_view.facts.timing import within
 
-STATUS_FIELDS = ("status", "code", "valueCodeableConcept", "effectiveDateTime", "issued")
+# The elements read below; a cited record is validated projected to them (hooks/citations.py).
+STATUS_FIELDS = ("status", "code", "valueCodeableConcept", *OBSERVATION_TIMES)
 # Z3A codes: 00 unspecified, 01 under 8 weeks, 08-42 that week, 49 over 42 weeks.
 UNKNOWN_WEEKS = frozenset({"00", "01"})
 
@@ -77,38 +75,27 @@ def _from_conditions(
     return signals
 
 
-def _status_candidate(kb: KnowledgeBase) -> object:
-    loinc, code = kb.systems.loinc, kb.conditions.pregnancy.status_loinc.code
-
-    def candidate(raw: JsonObject) -> bool:
-        return any(system == loinc and value == code for system, value in codings(raw, "code"))
-
-    return candidate
-
-
 def _from_status(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> list[PregnancySignal]:
     spec = kb.conditions.pregnancy
     if not spec.status_loinc.usable:
         return []
     valid = set(kb.labs.valid_statuses)
+    label = spec.status_loinc.display or spec.status_loinc.code
     signals = []
-    for observation in data.select(
-        Observation,
-        where=_status_candidate(kb),  # type: ignore[arg-type]
-        fields=STATUS_FIELDS,
-    ):
-        when = instant(observation.effectiveDateTime) or instant(observation.issued)
-        if observation.status not in valid or when is None or when > as_of:
+    for raw in data.raw("Observation"):
+        if spec.status_loinc.code not in concept(raw.get("code")).codes(kb.systems.loinc):
             continue
-        answers = {c.code for c in codes_of(observation.valueCodeableConcept)}
+        when = time_of(raw, OBSERVATION_TIMES)
+        if status(raw) not in valid or when is None or when > as_of:
+            continue
+        answers = {c.code for c in concept(raw.get("valueCodeableConcept")).codings}
         if answers & set(spec.pregnant_answers):
             pregnant = True
         elif answers & set(spec.not_pregnant_answers):
             pregnant = False
         else:
             continue
-        label = spec.status_loinc.display or spec.status_loinc.code
-        signals.append(PregnancySignal(ref_of(observation), label, when, pregnant))
+        signals.append(PregnancySignal(ref_of(raw), label, when, pregnant))
     return signals
 
 

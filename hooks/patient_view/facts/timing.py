@@ -1,37 +1,12 @@
-"""FHIR dates to aware UTC instants, and the window test every lookback uses.
+"""Windows and instants as the rules compare them: every lookback uses `within`.
 
-Partial dates (YYYY, YYYY-MM) give no instant: a window cannot be judged on a guess.
+Reading a FHIR date is `hooks.fhirviews.instant`: a partial date gives no instant, so a window
+is never judged on a guess.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-
-
-def instant(value: object) -> datetime | None:
-    """A FHIR date, dateTime or instant as aware UTC; naive times are read as UTC.
-
-    None when the instant falls outside the years 1-9999 once moved to UTC (for example
-    `0001-01-01T00:00:00+14:00`): such a date cannot be placed, so it is treated as unknown.
-    """
-    if isinstance(value, datetime):
-        try:
-            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        except OverflowError:
-            return None
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return None
-
-
-def raw_instant(value: object) -> datetime | None:
-    """A date string from raw JSON, for pre-filtering before validation."""
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return instant(datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value))
-    except ValueError:
-        return None
+from datetime import date, datetime, timedelta
 
 
 def within(when: datetime | None, as_of: datetime, days: int) -> bool:

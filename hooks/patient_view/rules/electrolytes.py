@@ -22,9 +22,9 @@ from hooks.patient_view.rules.evidence import (
     age_words,
     condition_evidence,
     lab_evidence,
+    newer_caveats,
     no_conclusion,
     sentence_case,
-    unusable_caveat,
     value_parts,
 )
 from hooks.patient_view.rules.exposure import Exposure, drug_evidence, drug_names, exposures
@@ -280,7 +280,7 @@ def electrolyte_finding(
         evidence=[*evidence, *lines],
         caveats=[
             *_also_low(ctx, judged),
-            *(unusable_caveat(ctx, newer) for newer in ctx.facts.labs.newer_unusable(result)),
+            *newer_caveats(ctx, result),
         ],
         orders=None if judged.actionable else recheck_orders(ctx, analyte),
         subject=(analyte, result.ref.id),

@@ -47,6 +47,21 @@ def condition_evidence(record: ConditionRecord) -> Evidence:
     return Evidence(label=record.label, ref=record.ref, when=record.recorded)
 
 
+def newer_caveats(ctx: RuleContext, result: LabResult) -> list[str]:
+    """Why results newer than `result` were not used: not convertible, bounded or unreadable.
+
+    A newer result that could not be read is named, so the card never reads as if `result`
+    were the latest the laboratory reported.
+    """
+    caveats = [unusable_caveat(ctx, newer) for newer in ctx.facts.labs.newer_unusable(result)]
+    analyte = ctx.kb.analyte(result.analyte).display
+    caveats += [
+        ctx.say("unreadable_newer", analyte=analyte, ref=ref.reference)
+        for ref in ctx.facts.labs.newer_unreadable(result)
+    ]
+    return caveats
+
+
 def unusable_caveat(ctx: RuleContext, result: LabResult) -> str:
     """Why a present result was not used."""
     analyte = ctx.kb.analyte(result.analyte).display

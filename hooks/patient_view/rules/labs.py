@@ -51,6 +51,7 @@ from hooks.patient_view.rules.evidence import (
     age_words,
     condition_evidence,
     lab_evidence,
+    newer_caveats,
     no_conclusion,
     sentence_case,
     usable_within,
@@ -338,6 +339,7 @@ def raised_ck(ctx: RuleContext, p: B6Params) -> list[Finding]:
                 "age": age_words(ctx, result.when),
             },
             evidence=[lab_evidence(ctx, result, multiple.limit, multiple.citation)],
+            caveats=newer_caveats(ctx, result),
             orders=None if fresh else recheck_orders(ctx, result.analyte),
             subject=(result.analyte, result.ref.id),
             reason=reason_code(ctx, result.analyte, Side.HIGH)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from hooks.fhirviews import Coding
 from hooks.findings import CodeRef, Evidence, Finding, Severity
 from hooks.knowledge.params import AnalyteKey, Days, GroupKey, RuleParams, Whole
 from hooks.patient_view.facts import ConditionRecord
-from hooks.patient_view.facts.codes import Code
 from hooks.patient_view.facts.conditions import groups_of
 from hooks.patient_view.facts.timing import days_between, iso_day, within
 from hooks.patient_view.rules.context import RuleContext, RuleImpl
@@ -137,7 +137,7 @@ def _diagnosis(ctx: RuleContext, group: str) -> list[Finding]:
 def _reason(ctx: RuleContext, record: ConditionRecord) -> CodeRef | None:
     """The diagnosis itself as the reason for its orders (its first SNOMED or ICD coding)."""
     systems = (ctx.kb.systems.snomed, ctx.kb.systems.icd10cm)
-    code: Code | None = next((c for c in record.codes if c.system in systems), None)
+    code: Coding | None = next((c for c in record.codes if c.system in systems), None)
     return CodeRef(code.system, code.code, code.display or record.label) if code else None
 
 
