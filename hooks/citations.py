@@ -61,8 +61,11 @@ class Citations:
         """
         checked = []
         for finding in findings:
+            if finding.status is FindingStatus.NO_CONCLUSION:
+                checked.append(finding)  # it concludes nothing already
+                continue
             bad = next((ref for ref in cited(finding) if not self.valid(ref)), None)
-            if bad is None or finding.status is FindingStatus.NO_CONCLUSION:
+            if bad is None:
                 checked.append(finding)
                 continue
             checked.append(

@@ -120,6 +120,27 @@ def concept(value: object) -> Concept:
     return Concept(tuple(codings), " ".join(texts))
 
 
+def codes(value: object, system: str) -> list[str]:
+    """The codes from one system in a CodeableConcept (or list of them).
+
+    The same reading as `concept(value).codes(system)`, without building views: readers use it
+    to pick resources out of whole records, where it runs once per resource.
+    """
+    found: list[str] = []
+    for item in value if type(value) is list else (value,):
+        if type(item) is not dict:
+            continue
+        codings = item.get("coding")
+        if type(codings) is not list:
+            continue
+        for coding in codings:
+            if type(coding) is dict and coding.get("system") == system:
+                code = coding.get("code")
+                if type(code) is str:
+                    found.append(code)
+    return found
+
+
 def concepts(value: object) -> tuple[Concept, ...]:
     """Each CodeableConcept of a repeating element, separately."""
     items = value if isinstance(value, list) else [value]
@@ -239,6 +260,7 @@ __all__ = [
     "Concept",
     "JsonObject",
     "Quantity",
+    "codes",
     "concept",
     "concepts",
     "instant",

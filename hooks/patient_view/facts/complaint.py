@@ -18,6 +18,7 @@ from hooks.fhirdata import ResourceSet
 from hooks.fhirviews import (
     OBSERVATION_TIMES,
     Coding,
+    codes,
     concept,
     concepts,
     instant,
@@ -221,7 +222,7 @@ def _is_lab(raw: JsonObject, kb: KnowledgeBase) -> bool:
     if "valueQuantity" in raw:
         return True
     table = kb.index.loinc_analyte
-    return any(code in table for code in concept(raw.get("code")).codes(kb.systems.loinc))
+    return any(code in table for code in codes(raw.get("code"), kb.systems.loinc))
 
 
 def _from_observations(

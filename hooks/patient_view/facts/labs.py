@@ -15,6 +15,7 @@ from hooks.fhirdata import ResourceSet, Unreadable
 from hooks.fhirviews import (
     OBSERVATION_TIMES,
     Quantity,
+    codes,
     concept,
     concepts,
     malformed_concept,
@@ -216,14 +217,13 @@ class _Candidate:
     when: datetime
     order: int
     raw: JsonObject
-    value: Quantity
     loinc: str
 
 
 def _result(
-    candidate: _Candidate, analyte_key: str, kb: KnowledgeBase, min_age: int | None
+    candidate: _Candidate, value: Quantity, analyte_key: str, kb: KnowledgeBase, min_age: int | None
 ) -> LabResult:
-    raw, value = candidate.raw, candidate.value
+    raw = candidate.raw
     analyte = kb.analyte(analyte_key)
     unit = resolve_unit(value.code, value.system, value.unit, analyte, kb)
     low, high = _range(raw, unit, analyte, kb, min_age)
@@ -256,7 +256,7 @@ class _Scan:
 def _analyte(raw: JsonObject, kb: KnowledgeBase) -> tuple[str, str] | None:
     """(analyte key, LOINC code) of an Observation's first LOINC code the knowledge knows."""
     table = kb.index.loinc_analyte
-    for code in concept(raw.get("code")).codes(kb.systems.loinc):
+    for code in codes(raw.get("code"), kb.systems.loinc):
         analyte = table.get(code)
         if analyte is not None:
             return analyte, code
@@ -264,37 +264,31 @@ def _analyte(raw: JsonObject, kb: KnowledgeBase) -> tuple[str, str] | None:
 
 
 def _scan(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> _Scan:
-    """Final results per analyte, newest first; results whose value cannot be read, apart.
+    """Final numeric results per analyte, newest first; undated ones apart, as unreadable.
 
     A numeric Observation whose code or status cannot be read might be any analyte's final
-    result: it is skipped and counted, and the laboratory data counts as incomplete.
+    result: it is skipped and counted, and the laboratory data counts as incomplete. Values are
+    read later, newest first, only as far as the rules need (`_Reader`).
     """
     valid = set(kb.labs.valid_statuses)
     scan = _Scan()
     for order, raw in enumerate(data.raw("Observation")):
         if "valueQuantity" not in raw:
             continue
+        found = _analyte(raw, kb)
         state = status(raw)
-        if malformed_concept(raw.get("code")) or state is None:
+        if state is None or (found is None and malformed_concept(raw.get("code"))):
             data.skip(raw, "Observation", Unreadable.MALFORMED)
             scan.malformed = True
             continue
-        if state not in valid:
-            continue
-        found = _analyte(raw, kb)
-        if found is None:
+        if found is None or state not in valid:
             continue
         when = time_of(raw, OBSERVATION_TIMES)
-        if when is not None and when > as_of + CLOCK_SKEW:
-            continue
-        value = quantity(raw.get("valueQuantity"))
-        if value is None or when is None:
+        if when is None:
             data.skip(raw, "Observation", Unreadable.MALFORMED)
-            scan.unreadable.setdefault(found[0], []).append((ref_of(raw), when))
-            continue
-        scan.candidates.setdefault(found[0], []).append(
-            _Candidate(when, order, raw, value, found[1])
-        )
+            scan.unreadable.setdefault(found[0], []).append((ref_of(raw), None))
+        elif when <= as_of + CLOCK_SKEW:
+            scan.candidates.setdefault(found[0], []).append(_Candidate(when, order, raw, found[1]))
     for listed in scan.candidates.values():
         listed.sort(key=lambda c: (c.when, c.order), reverse=True)
     return scan
@@ -306,7 +300,7 @@ def read_labs(
     """Per analyte: the newest results down to the newest usable one, plus history."""
     scan = _scan(data, kb, as_of)
     correction = kb.labs.calcium_correction
-    reader = _Reader(kb, min_age)
+    reader = _Reader(data, kb, min_age, scan.unreadable)
     results: dict[str, tuple[LabResult, ...]] = {}
     for analyte, found in scan.candidates.items():
         if analyte != correction.albumin:
@@ -338,13 +332,15 @@ def _albumin_near(
 
 @dataclass(frozen=True, slots=True)
 class _Reader:
+    data: ResourceSet
     kb: KnowledgeBase
     min_age: int | None
+    unreadable: dict[str, list[tuple[ResourceRef, datetime | None]]]
 
     def read(
         self, analyte: str, found: list[_Candidate], *, first_usable_only: bool = False
     ) -> tuple[LabResult, ...]:
-        """Newest first until the first usable result.
+        """Newest first until the first usable result; a value that cannot be read is noted.
 
         Results sharing the first usable one's time are all read, and an exact unit is preferred
         to an approximate one. Then, for analytes with history, usable results within
@@ -357,7 +353,12 @@ class _Reader:
             when = candidate.when
             if anchor is not None and when < anchor and not self._within(when, anchor, history):
                 break
-            result = _result(candidate, analyte, self.kb, self.min_age)
+            value = quantity(candidate.raw.get("valueQuantity"))
+            if value is None:
+                self.data.skip(candidate.raw, "Observation", Unreadable.MALFORMED)
+                self.unreadable.setdefault(analyte, []).append((ref_of(candidate.raw), when))
+                continue
+            result = _result(candidate, value, analyte, self.kb, self.min_age)
             if first_usable_only and not result.usable:
                 continue
             if anchor is None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hooks.fhirdata import ResourceSet
-from hooks.fhirviews import OBSERVATION_TIMES, concept, ref_of, status, time_of
+from hooks.fhirviews import OBSERVATION_TIMES, codes, concept, ref_of, status, time_of
 from hooks.findings import ResourceRef
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.index import icd_key
@@ -83,7 +83,9 @@ def _from_status(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> list[
     label = spec.status_loinc.display or spec.status_loinc.code
     signals = []
     for raw in data.raw("Observation"):
-        if spec.status_loinc.code not in concept(raw.get("code")).codes(kb.systems.loinc):
+        if "valueQuantity" in raw:
+            continue  # a numeric result: the status answer is a coded value
+        if spec.status_loinc.code not in codes(raw.get("code"), kb.systems.loinc):
             continue
         when = time_of(raw, OBSERVATION_TIMES)
         if status(raw) not in valid or when is None or when > as_of:
