@@ -6,12 +6,12 @@ import logging
 import math
 import time
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 
 from cds_service.body import check_content_type, parse_json
 from cds_service.errors import PayloadTooLarge, ServiceUnavailable
 from cds_service.logs import log_event
-from cds_service.runtime import Runtime, json_response
+from cds_service.runtime import Report, Runtime, json_response
 
 bp = Blueprint("cds", __name__)
 
@@ -42,8 +42,7 @@ def invoke(service_id: str) -> Response:
     rt = runtime()
     rt.pipeline.service(service_id)  # 404 before reading the body
     outcome = rt.pipeline.invoke(service_id, _json_body(rt))
-    g.outcome = outcome
-    return json_response(outcome.response, patient_data=True)
+    return json_response(outcome.response, patient_data=True, report=Report(outcome=outcome))
 
 
 @bp.post("/cds-services/<service_id>/feedback")
@@ -53,9 +52,9 @@ def feedback(service_id: str) -> Response:
     rt.pipeline.service(service_id)
     body = _json_body(rt)
     receipt, result = rt.pipeline.feedback(service_id, body)
-    g.feedback_count = receipt.stored
-    g.feedback_result = result  # metrics count the newly stored outcomes per rule
-    return json_response(receipt, patient_data=True)
+    # The metrics count the newly stored outcomes per rule; the log says how many were stored.
+    report = Report(feedback=result, feedback_count=receipt.stored)
+    return json_response(receipt, patient_data=True, report=report)
 
 
 @bp.get("/healthz")

@@ -123,7 +123,8 @@ def render_openapi(document: dict[str, object]) -> str:
 
 def _database_url() -> str:
     """CDS_DATABASE_URL (or its _FILE), else the SQLite file create_app would use."""
-    from cds_service.app import default_instance_path, read_environment
+    from cds_service.app import default_instance_path
+    from cds_service.assembly import read_environment
     from cds_service.settings import ConfigError, resolve_secret_files
     from cds_service.store import default_database_url
 

@@ -161,7 +161,7 @@ def report(out: Path, since: str | None, until: str | None, database: str | None
 
 def _rule_titles() -> dict[str, tuple[str, str]]:
     """Rule id -> (title, family) of the configured knowledge, to label the report."""
-    from cds_service.app import read_environment
+    from cds_service.assembly import read_environment
     from cds_service.settings import ConfigError, load_settings
     from hooks.knowledge import KnowledgeError, load_knowledge
 

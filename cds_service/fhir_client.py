@@ -8,9 +8,7 @@ the bearer token goes only to the fhirServer it came with and is never logged.
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
-import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 import orjson
 
+from cds_service import bundles, outbound
 from hooks.types import JsonObject
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -63,12 +62,6 @@ class FhirTarget:
     def owns(self, url: str) -> bool:
         """True when `url` lies under this base: same origin and path prefix."""
         return _under(url, self.base)
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """One verifying TLS context per process: building one costs ~30 ms of CPU per client."""
-    return httpx.create_ssl_context()
 
 
 def is_loopback(host: str) -> bool:
@@ -179,14 +172,7 @@ class FhirReader:
         keys = list(queries)
         # Pages land here as they arrive, so a read cut short still yields what it got.
         received: dict[str, list[JsonObject]] = {key: [] for key in keys}
-        async with httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(remaining or 0.001),
-            verify=tls_context(),
-            follow_redirects=False,
-            transport=self._transport,
-            trust_env=False,  # proxies from the environment must not see the token
-        ) as client:
+        async with outbound.client(remaining, headers=headers, transport=self._transport) as client:
             tasks = [
                 asyncio.ensure_future(self._read_query(client, queries[k], received[k]))
                 for k in keys
@@ -226,35 +212,18 @@ class FhirReader:
             resources.extend(page)
         return resources
 
-    def _unpack(self, body: JsonObject) -> tuple[list[JsonObject], str | None]:
-        kind = body.get("resourceType")
-        if kind == "OperationOutcome":
+    def _unpack(self, body: JsonObject) -> tuple[tuple[JsonObject, ...], str | None]:
+        if body.get("resourceType") == "OperationOutcome":
             raise FhirFetchError("server-operation-outcome")
-        if kind != "Bundle":
-            return [body], None
-        resources = []
-        for entry in body.get("entry") or ():
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if not isinstance(resource, dict):
-                continue
-            if (entry.get("search") or {}).get("mode") == "outcome":
-                continue  # search warnings are not patient data
-            resources.append(resource)
-        next_url = next(
-            (
-                link.get("url")
-                for link in body.get("link") or ()
-                if isinstance(link, dict) and link.get("relation") == "next"
-            ),
-            None,
-        )
+        page = bundles.unpack(body)
+        next_url = page.next_url
         if next_url is not None:
             next_url = urljoin(self.target.base + "/", str(next_url))
             if has_dot_segments(next_url):
                 raise FhirFetchError("url-dot-segments")
             if not self.target.owns(next_url):
                 raise FhirFetchError("next-link-off-server")
-        return resources, next_url
+        return page.resources, next_url
 
     async def _get(self, client: httpx.AsyncClient, url: str) -> JsonObject | None:
         for _ in range(MAX_REDIRECTS + 1):
@@ -270,22 +239,12 @@ class FhirReader:
                     return None
                 if response.status_code != 200:
                     raise FhirFetchError(http_reason(response.status_code))
-                raw = await self._read_capped(response)
+                try:
+                    raw = await outbound.read_capped(response, self.limits.max_response_bytes)
+                except outbound.TooLarge:
+                    raise FhirFetchError("response-too-large") from None
             return _parse(raw)
         raise FhirFetchError("too-many-redirects")
-
-    async def _read_capped(self, response: httpx.Response) -> bytes:
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.limits.max_response_bytes:
-            raise FhirFetchError("response-too-large")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self.limits.max_response_bytes:
-                raise FhirFetchError("response-too-large")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 def _parse(raw: bytes) -> JsonObject:

@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.exceptions import PyJWTError
 
-from cds_service.fhir_client import has_dot_segments, is_loopback
+from cds_service import outbound
+from cds_service.fhir_client import has_dot_segments, http_reason, is_loopback
 from cds_service.logs import log_event
 
 DEFAULT_TTL_SECONDS = 300  # when the server sends no max-age
@@ -231,19 +232,13 @@ def fetch_jwks(
 
 async def _get(url: str, *, timeout: float, max_bytes: int) -> tuple[bytes, str | None]:
     async with (
-        httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+        outbound.client(timeout) as client,
         client.stream("GET", url, headers={"Accept": "application/json"}) as response,
     ):
         if response.status_code != 200:
-            raise JwksFetchError(f"http-{response.status_code}")
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise JwksFetchError("too-large")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise JwksFetchError("too-large")
-            chunks.append(chunk)
-        return b"".join(chunks), response.headers.get("cache-control")
+            raise JwksFetchError(http_reason(response.status_code))
+        try:
+            raw = await outbound.read_capped(response, max_bytes)
+        except outbound.TooLarge:
+            raise JwksFetchError("too-large") from None
+        return raw, response.headers.get("cache-control")

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from cds_service import bundles
 from hooks.types import JsonObject
 
 # Date elements to sort by, in order of preference, per resource type.
@@ -44,7 +45,7 @@ class MemoryFhir:
     @classmethod
     def from_bundle(cls, bundle: JsonObject) -> MemoryFhir:
         """From a transaction, collection or searchset bundle."""
-        return cls(e["resource"] for e in bundle.get("entry") or () if "resource" in e)
+        return cls(bundles.unpack(bundle).resources)
 
     def patient_ids(self) -> list[str]:
         """Ids of the Patient resources held."""

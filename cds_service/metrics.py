@@ -20,8 +20,7 @@ from flask import Flask, Response, g, request
 
 from cds_service.dispatch import Outcome
 from cds_service.logs import log_event
-from cds_service.runtime import Runtime
-from cds_service.store import FeedbackResult
+from cds_service.runtime import Runtime, denied, report_of
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -74,11 +73,7 @@ def init_metrics(app: Flask) -> Metrics:
 
     def exposition() -> Response:
         if token is not None and not _bearer_matches(request, token.get_secret_value()):
-            g.auth_failure = "metrics-token"
-            denied = Response(status=401)
-            denied.headers["WWW-Authenticate"] = "Bearer"
-            denied.headers["Cache-Control"] = "no-store"
-            return denied
+            return denied("metrics-token")
         response = Response(metrics.render(metrics.served), content_type=metrics.content_type)
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -183,15 +178,16 @@ def _observe(metrics: Metrics, runtime: Runtime, response: Response) -> None:
     if started is not None:
         metrics.latency.labels(method, route, service).observe(time.perf_counter() - started)
     metrics.requests.labels(method, route, service, str(response.status_code)).inc()
-    if reason := g.get("auth_failure"):
-        metrics.auth_failures.labels(reason).inc()
-    outcome: Outcome | None = g.get("outcome")
+    report = report_of(response)
+    if report.auth_failure:
+        metrics.auth_failures.labels(report.auth_failure).inc()
+    outcome = report.outcome
     if outcome is not None:
         _count_outcome(metrics, outcome)
-    elif (causes := g.get("prefetch_causes")) is not None:  # a 412
-        for key, reason in causes.items():
+    elif report.prefetch_causes is not None:  # a 412
+        for key, reason in report.prefetch_causes.items():
             metrics.fetch_failures.labels(service, key, reason).inc()
-    stored: FeedbackResult | None = g.get("feedback_result")
+    stored = report.feedback
     if stored is not None and response.status_code == 200:
         # Only outcomes stored by this request: a retried batch must not count twice.
         for item in stored.new:

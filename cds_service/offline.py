@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cds_service.app import card_renderer, read_environment
+from cds_service import bundles
+from cds_service.assembly import build_pipeline, settings_from
 from cds_service.dispatch import Pipeline
 from cds_service.errors import InvalidRequest
 from cds_service.memory_fhir import MemoryFhir, build_request
-from cds_service.settings import ConfigError, load_settings
-from hooks.knowledge import KnowledgeError, load_knowledge
-from hooks.registry import Registry
-from hooks.services import SERVICES
 
 
 def offline_pipeline(clock: datetime, knowledge_dir: Path | None = None) -> Pipeline:
@@ -22,22 +18,10 @@ def offline_pipeline(clock: datetime, knowledge_dir: Path | None = None) -> Pipe
 
     `knowledge_dir` overrides CDS_KNOWLEDGE_DIR (the workbench replays two knowledge sets).
     """
-    raw = read_environment(os.environ)
-    raw["FHIR_ALLOWLIST"] = []
+    overrides: dict[str, object] = {"FHIR_ALLOWLIST": [], "CLOCK": clock}
     if knowledge_dir is not None:
-        raw["KNOWLEDGE_DIR"] = str(knowledge_dir)
-    settings = load_settings(raw)
-    try:
-        knowledge = load_knowledge(settings.KNOWLEDGE_DIR)
-    except KnowledgeError as exc:
-        raise ConfigError(str(exc)) from exc
-    registry = Registry(SERVICES, knowledge)
-    return Pipeline(
-        settings=settings,
-        registry=registry,
-        render_cards=card_renderer(registry),
-        clock=lambda: clock,
-    )
+        overrides["KNOWLEDGE_DIR"] = str(knowledge_dir)
+    return build_pipeline(settings_from(overrides))
 
 
 def request_from_bundle(
@@ -45,9 +29,7 @@ def request_from_bundle(
 ) -> dict[str, Any]:
     """A hook request for the bundle's one patient, prefetch answered by the service templates."""
     spec = pipeline.service(service_id)
-    entries = [
-        e["resource"] for e in bundle.get("entry") or () if isinstance(e, dict) and "resource" in e
-    ]
+    entries = list(bundles.unpack(bundle).resources)
     patients = [r["id"] for r in entries if r.get("resourceType") == "Patient" and "id" in r]
     if len(patients) != 1:
         raise InvalidRequest(

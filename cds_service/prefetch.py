@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from cds_service import bundles
 from cds_service.errors import InvalidRequest, PayloadTooLarge, PreconditionFailed
 from cds_service.fhir_client import (
     FhirFetchError,
@@ -159,7 +160,8 @@ def _plan(
                     details=[f"prefetch.{key}: expected a FHIR resource or null"],
                 )
             if value["resourceType"] != "OperationOutcome":
-                resources, next_url, short = _unpack_sent(value)
+                page = bundles.unpack(value)
+                resources, next_url, short = list(page.resources), page.next_url, page.short
                 if next_url is None:
                     plan.values[key] = PrefetchValue(
                         KeyStatus.PREFETCHED, tuple(resources), complete=not short
@@ -181,41 +183,6 @@ def _plan(
         plan.fetch[key] = rendered
         stats.counts["miss"] += 1
     return plan
-
-
-def _unpack_sent(value: JsonObject) -> tuple[list[JsonObject], str | None, bool]:
-    """Resources, the next-page URL, and whether the Bundle says it holds fewer than match."""
-    if value["resourceType"] != "Bundle":
-        return [value], None, False
-    # Client-sent JSON: `entry`, `link` and `search` may be any type (found by test_fuzz.py).
-    resources: list[JsonObject] = []
-    matches = 0
-    for entry in _array(value.get("entry")):
-        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
-            continue
-        search = entry.get("search")
-        mode = search.get("mode") if isinstance(search, dict) else None
-        if mode == "outcome":
-            continue
-        resources.append(entry["resource"])
-        matches += mode in (None, "match")
-    next_url = next(
-        (
-            link.get("url")
-            for link in _array(value.get("link"))
-            if isinstance(link, dict) and link.get("relation") == "next"
-        ),
-        None,
-    )
-    # A searchset's `total` counts every match; with no next link, more matches than entries
-    # means the client cut the set short (e.g. one page, the link dropped).
-    total = value.get("total")
-    short = type(total) is int and total > matches
-    return resources, next_url if isinstance(next_url, str) else None, short
-
-
-def _array(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _target(request: HookRequest, settings: Settings) -> FhirTarget | FhirFetchError:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from cds_service import create_app
-from cds_service.app import read_environment
+from cds_service.assembly import read_environment
 from cds_service.fhir_client import allowed_target
 from cds_service.migrate import upgrade
 from cds_service.settings import load_settings

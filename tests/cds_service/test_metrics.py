@@ -338,12 +338,13 @@ def test_gunicorn_workers_are_merged_into_one_exposition(gunicorn_server: str) -
     assert "_created" not in text
 
 
-def test_ledger_and_metrics_name_the_rules_each_card_shows(app: Flask) -> None:
+def test_ledger_and_metrics_name_the_rules_each_card_shows(tmp_path: Path) -> None:
     """Advice (M1, a medications rule) riding on a labs card is that card's; nothing else is."""
     from cds_service.memory_fhir import MemoryFhir, build_request
     from tests.builders import AS_OF, iso, make_complaint, make_observation, make_patient
+    from tests.conftest import make_app
 
-    app.extensions["cds"].pipeline.clock = lambda: AS_OF
+    app = make_app(tmp_path, CLOCK=AS_OF.isoformat())
     low_k = make_observation("2823-3", 3.2, "mmol/L", when=iso(3))
     resources = [make_patient(), make_complaint(), low_k]
     templates = app.extensions["cds"].pipeline.templates[SERVICE]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cds_service import create_app
-from cds_service.app import _instance_salt
+from cds_service.assembly import instance_salt
 from cds_service.settings import ConfigError, load_settings, resolve_secret_files
 from tests.conftest import base_config
 
@@ -34,7 +34,7 @@ def test_workers_starting_together_share_one_complete_salt(
     results: dict[str, bytes] = {}
 
     def worker(name: str) -> None:
-        results[name] = _instance_salt(tmp_path)
+        results[name] = instance_salt(tmp_path)
 
     first = threading.Thread(target=worker, args=("first",))
     first.start()
@@ -50,7 +50,7 @@ def test_workers_starting_together_share_one_complete_salt(
 
 
 def test_the_salt_file_is_private_to_the_service_user(tmp_path: Path) -> None:
-    _instance_salt(tmp_path)
+    instance_salt(tmp_path)
 
     assert (tmp_path / "patient-hash.salt").stat().st_mode & 0o777 == 0o600
 
@@ -59,7 +59,7 @@ def test_a_torn_salt_file_stops_start_up_instead_of_hashing_with_it(tmp_path: Pa
     (tmp_path / "patient-hash.salt").write_bytes(b"")
 
     with pytest.raises(ConfigError, match=r"patient-hash\.salt"):
-        _instance_salt(tmp_path)
+        instance_salt(tmp_path)
 
 
 def test_the_salt_can_come_from_a_mounted_file(tmp_path: Path) -> None:

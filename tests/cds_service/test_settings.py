@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from cds_service import create_app
-from cds_service.app import read_environment
+from cds_service.assembly import read_environment
 from cds_service.settings import ConfigError, load_settings
 from tests.conftest import base_config
 

@@ -29,9 +29,7 @@ LOINC = "http://loinc.org"
 
 @pytest.fixture
 def app(tmp_path: Path) -> Flask:
-    app = make_app(tmp_path)
-    app.extensions["cds"].pipeline.clock = lambda: AS_OF
-    return app
+    return make_app(tmp_path, CLOCK=AS_OF.isoformat())
 
 
 def call(app: Flask, resources: list[dict[str, Any]]) -> dict[str, Any]:

@@ -39,9 +39,7 @@ def name_of(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
-    app = make_app(tmp_path_factory.mktemp("replay"))
-    app.extensions["cds"].pipeline.clock = lambda: AS_OF
-    return app
+    return make_app(tmp_path_factory.mktemp("replay"), CLOCK=AS_OF.isoformat())
 
 
 @pytest.fixture(scope="module")

@@ -214,9 +214,8 @@ def call(app: Flask, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_a_real_hook_call_and_its_feedback_reach_the_report(tmp_path: Path) -> None:
     examples = load_examples()
-    app = make_app(tmp_path)
     as_of = datetime.combine(examples.as_of, datetime.min.time(), tzinfo=UTC)
-    app.extensions["cds"].pipeline.clock = lambda: as_of
+    app = make_app(tmp_path, CLOCK=as_of.isoformat())
     (card,) = call(app, resources_of(examples.examples["A1b"], examples))
     feedback = {
         "card": card["uuid"],
