@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypedDict
 
 from hooks.knowledge.schema import CodeEntry, ConditionsFile, DrugsFile, LabsFile, TriggersFile
 
@@ -59,8 +58,8 @@ class NamePattern:
 
 
 @dataclass(frozen=True)
-class KnowledgeIndex:
-    """Everything facts need to recognise codes and words quickly."""
+class DrugIndex:
+    """Drug codes and names: RxNorm and ATC to ingredients, name patterns, route words."""
 
     rx_ingredient: Mapping[str, str]
     rx_product: Mapping[str, tuple[str, ...]]
@@ -71,21 +70,15 @@ class KnowledgeIndex:
     any_name: re.Pattern[str] | None
     routes: tuple[tuple[str, re.Pattern[str]], ...]
     ingredient_classes: Mapping[str, frozenset[str]]
-    loinc_analyte: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ConditionIndex:
+    """Condition codes to condition groups (SNOMED CT exact, ICD-10-CM by prefix)."""
+
     group_snomed: Mapping[str, frozenset[str]]
     group_icd: tuple[tuple[str, str], ...]
     group_icd_excluded: tuple[tuple[str, str], ...]
-    complaint_snomed: frozenset[str]
-    complaint_icd: tuple[str, ...]
-    complaint_words: re.Pattern[str] | None
-    complaint_exclusions: re.Pattern[str] | None
-    limb_snomed: frozenset[str]
-    limb_icd: tuple[str, ...]
-    limb_words: re.Pattern[str] | None
-    non_limb_words: re.Pattern[str] | None
-    knee_snomed: frozenset[str]
-    knee_icd: tuple[str, ...]
-    knee_words: re.Pattern[str] | None
 
     def groups_for_snomed(self, code: str) -> frozenset[str]:
         """Condition groups a SNOMED CT code belongs to."""
@@ -102,29 +95,10 @@ class KnowledgeIndex:
         )
 
 
-def _usable(entries: Iterable[CodeEntry]) -> list[str]:
-    return [entry.code for entry in entries if entry.usable]
+@dataclass(frozen=True)
+class TriggerIndex:
+    """The complaint, limb and knee codes and words."""
 
-
-class _DrugTables(TypedDict):
-    rx_ingredient: Mapping[str, str]
-    rx_product: Mapping[str, tuple[str, ...]]
-    atc_ingredient: Mapping[str, str]
-    atc_classes: tuple[tuple[str, str], ...]
-    atc_local: tuple[str, ...]
-    names: tuple[NamePattern, ...]
-    any_name: re.Pattern[str] | None
-    routes: tuple[tuple[str, re.Pattern[str]], ...]
-    ingredient_classes: Mapping[str, frozenset[str]]
-
-
-class _ConditionTables(TypedDict):
-    group_snomed: Mapping[str, frozenset[str]]
-    group_icd: tuple[tuple[str, str], ...]
-    group_icd_excluded: tuple[tuple[str, str], ...]
-
-
-class _TriggerTables(TypedDict):
     complaint_snomed: frozenset[str]
     complaint_icd: tuple[str, ...]
     complaint_words: re.Pattern[str] | None
@@ -138,7 +112,21 @@ class _TriggerTables(TypedDict):
     knee_words: re.Pattern[str] | None
 
 
-def _drug_tables(drugs: DrugsFile) -> _DrugTables:
+@dataclass(frozen=True)
+class KnowledgeIndex:
+    """Everything facts need to recognise codes and words quickly."""
+
+    loinc_analyte: Mapping[str, str]
+    drugs: DrugIndex
+    conditions: ConditionIndex
+    triggers: TriggerIndex
+
+
+def _usable(entries: Iterable[CodeEntry]) -> list[str]:
+    return [entry.code for entry in entries if entry.usable]
+
+
+def _drug_index(drugs: DrugsFile) -> DrugIndex:
     rx: dict[str, str] = {}
     atc: dict[str, str] = {}
     names: list[NamePattern] = []
@@ -161,27 +149,25 @@ def _drug_tables(drugs: DrugsFile) -> _DrugTables:
         pattern = compile_terms(route.words)
         if pattern is not None:
             routes.append((key, pattern))
-    return {
-        "rx_ingredient": rx,
-        "rx_product": {
+    return DrugIndex(
+        rx_ingredient=rx,
+        rx_product={
             code: product.ingredients for code, product in drugs.products.items() if product.usable
         },
-        "atc_ingredient": atc,
-        "atc_classes": tuple(classes),
-        "atc_local": tuple(_usable(drugs.local_atc_prefixes)),
-        "names": tuple(names),
+        atc_ingredient=atc,
+        atc_classes=tuple(classes),
+        atc_local=tuple(_usable(drugs.local_atc_prefixes)),
+        names=tuple(names),
         # One search that rules out most drugs (the irrelevant ones) before the per-ingredient loop.
-        "any_name": re.compile("|".join(f"(?:{n.pattern.pattern})" for n in names))
-        if names
-        else None,
-        "routes": tuple(routes),
-        "ingredient_classes": {
+        any_name=re.compile("|".join(f"(?:{n.pattern.pattern})" for n in names)) if names else None,
+        routes=tuple(routes),
+        ingredient_classes={
             key: frozenset(ingredient.classes) for key, ingredient in drugs.ingredients.items()
         },
-    }
+    )
 
 
-def _condition_tables(conditions: ConditionsFile) -> _ConditionTables:
+def _condition_index(conditions: ConditionsFile) -> ConditionIndex:
     snomed: dict[str, set[str]] = {}
     icd: list[tuple[str, str]] = []
     excluded: list[tuple[str, str]] = []
@@ -190,28 +176,28 @@ def _condition_tables(conditions: ConditionsFile) -> _ConditionTables:
             snomed.setdefault(code, set()).add(group_key)
         icd.extend((icd_key(code), group_key) for code in _usable(group.icd10cm_prefixes))
         excluded.extend((icd_key(code), group_key) for code in _usable(group.icd10cm_exclusions))
-    return {
-        "group_snomed": {code: frozenset(groups) for code, groups in snomed.items()},
-        "group_icd": tuple(icd),
-        "group_icd_excluded": tuple(excluded),
-    }
+    return ConditionIndex(
+        group_snomed={code: frozenset(groups) for code, groups in snomed.items()},
+        group_icd=tuple(icd),
+        group_icd_excluded=tuple(excluded),
+    )
 
 
-def _trigger_tables(triggers: TriggersFile) -> _TriggerTables:
+def _trigger_index(triggers: TriggersFile) -> TriggerIndex:
     complaint, knee = triggers.complaint, triggers.knee
-    return {
-        "complaint_snomed": frozenset(_usable(complaint.snomed)),
-        "complaint_icd": tuple(icd_key(code) for code in _usable(complaint.icd10cm_prefixes)),
-        "complaint_words": compile_terms(complaint.text_keywords),
-        "complaint_exclusions": compile_terms(complaint.text_exclusions),
-        "limb_snomed": frozenset(_usable(complaint.limb_snomed)),
-        "limb_icd": tuple(icd_key(code) for code in _usable(complaint.limb_icd10cm_prefixes)),
-        "limb_words": compile_terms(complaint.limb_keywords),
-        "non_limb_words": compile_terms(complaint.non_limb_sites),
-        "knee_snomed": frozenset(_usable(knee.snomed) + _usable(knee.body_site_snomed)),
-        "knee_icd": tuple(icd_key(code) for code in _usable(knee.icd10cm_prefixes)),
-        "knee_words": compile_terms(knee.text_keywords),
-    }
+    return TriggerIndex(
+        complaint_snomed=frozenset(_usable(complaint.snomed)),
+        complaint_icd=tuple(icd_key(code) for code in _usable(complaint.icd10cm_prefixes)),
+        complaint_words=compile_terms(complaint.text_keywords),
+        complaint_exclusions=compile_terms(complaint.text_exclusions),
+        limb_snomed=frozenset(_usable(complaint.limb_snomed)),
+        limb_icd=tuple(icd_key(code) for code in _usable(complaint.limb_icd10cm_prefixes)),
+        limb_words=compile_terms(complaint.limb_keywords),
+        non_limb_words=compile_terms(complaint.non_limb_sites),
+        knee_snomed=frozenset(_usable(knee.snomed) + _usable(knee.body_site_snomed)),
+        knee_icd=tuple(icd_key(code) for code in _usable(knee.icd10cm_prefixes)),
+        knee_words=compile_terms(knee.text_keywords),
+    )
 
 
 def build_index(
@@ -221,7 +207,7 @@ def build_index(
     loinc = {code: key for key, analyte in labs.analytes.items() for code in _usable(analyte.loinc)}
     return KnowledgeIndex(
         loinc_analyte=loinc,
-        **_drug_tables(drugs),
-        **_condition_tables(conditions),
-        **_trigger_tables(triggers),
+        drugs=_drug_index(drugs),
+        conditions=_condition_index(conditions),
+        triggers=_trigger_index(triggers),
     )

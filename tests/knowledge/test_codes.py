@@ -219,16 +219,16 @@ def test_no_unverified_code_reaches_the_matching_index() -> None:
     kb = knowledge()
     index = kb.index
     indexed = {
-        *index.rx_ingredient,
-        *index.atc_ingredient,
+        *index.drugs.rx_ingredient,
+        *index.drugs.atc_ingredient,
         *index.loinc_analyte,
-        *index.group_snomed,
-        *index.complaint_snomed,
-        *index.knee_snomed,
-        *index.complaint_icd,
-        *index.knee_icd,
-        *(p for p, _ in index.group_icd),
-        *(p for p, _ in index.atc_classes),
+        *index.conditions.group_snomed,
+        *index.triggers.complaint_snomed,
+        *index.triggers.knee_snomed,
+        *index.triggers.complaint_icd,
+        *index.triggers.knee_icd,
+        *(p for p, _ in index.conditions.group_icd),
+        *(p for p, _ in index.drugs.atc_classes),
     }
     unverified = {e.code for _, _, e in ENTRIES if e.flag in ("M", "LOOKUP")}
     # A code may be M in one place and verified elsewhere (none is, today): check per entry.
@@ -252,23 +252,23 @@ def test_no_unverified_code_reaches_the_matching_index() -> None:
     ],
 )
 def test_synthea_and_vsac_product_codes_map_to_their_ingredient(code: str, ingredient: str) -> None:
-    assert ingredient in knowledge().index.rx_product[code]
+    assert ingredient in knowledge().index.drugs.rx_product[code]
 
 
 def test_errata_codes_replace_the_wrong_ones() -> None:
     kb = knowledge()
     referral = kb.cards.orders["neurology_referral"].tests[0]
     assert referral.code == "308474002"  # erratum 1, not 306206005
-    assert kb.index.rx_ingredient["1596450"] == "gentamicin"  # erratum 2
-    assert kb.index.rx_ingredient["62349"] == "ethacrynic_acid"  # erratum 3
-    assert kb.index.rx_ingredient["4109"] == "ethacrynic_acid"
+    assert kb.index.drugs.rx_ingredient["1596450"] == "gentamicin"  # erratum 2
+    assert kb.index.drugs.rx_ingredient["62349"] == "ethacrynic_acid"  # erratum 3
+    assert kb.index.drugs.rx_ingredient["4109"] == "ethacrynic_acid"
     assert kb.index.loinc_analyte["49765-1"] == "calcium_total"  # erratum 4
-    assert kb.index.rx_ingredient["52105"] == "lithium"  # erratum 7
-    assert "6448" not in kb.index.rx_ingredient  # lithium orotate, erratum 7
-    assert "M6283" not in kb.index.complaint_icd  # erratum 11
-    assert kb.index.rx_ingredient["33562"] == "foscarnet"  # erratum 13
-    assert kb.index.rx_ingredient["32915"] == "teriparatide"
-    assert kb.index.rx_ingredient["24909"] == "iron_sucrose"
+    assert kb.index.drugs.rx_ingredient["52105"] == "lithium"  # erratum 7
+    assert "6448" not in kb.index.drugs.rx_ingredient  # lithium orotate, erratum 7
+    assert "M6283" not in kb.index.triggers.complaint_icd  # erratum 11
+    assert kb.index.drugs.rx_ingredient["33562"] == "foscarnet"  # erratum 13
+    assert kb.index.drugs.rx_ingredient["32915"] == "teriparatide"
+    assert kb.index.drugs.rx_ingredient["24909"] == "iron_sucrose"
 
 
 def test_306206005_generic_referral_code_appears_nowhere() -> None:

@@ -108,12 +108,12 @@ def _coded(codes: tuple[Coding, ...], kb: KnowledgeBase) -> tuple[bool, bool, bo
     for code in codes:
         if code.system == systems.snomed:
             coded = True
-            complaint |= code.code in index.complaint_snomed
-            limb |= code.code in index.limb_snomed
+            complaint |= code.code in index.triggers.complaint_snomed
+            limb |= code.code in index.triggers.limb_snomed
         elif code.system == systems.icd10cm:
             coded = True
-            complaint |= has_prefix(code.code, index.complaint_icd)
-            limb |= has_prefix(code.code, index.limb_icd)
+            complaint |= has_prefix(code.code, index.triggers.complaint_icd)
+            limb |= has_prefix(code.code, index.triggers.limb_icd)
     return coded, complaint, limb
 
 
@@ -125,14 +125,16 @@ def is_complaint(codes: tuple[Coding, ...], words: str, kb: KnowledgeBase) -> bo
     """
     index = kb.index
     coded, complaint, limb = _coded(codes, kb)
-    limb_words = matches(index.limb_words, words) or matches(index.knee_words, words)
+    limb_words = matches(index.triggers.limb_words, words) or matches(
+        index.triggers.knee_words, words
+    )
     if coded:
         if not complaint:
             return False
-        return limb or limb_words or not matches(index.non_limb_words, words)
+        return limb or limb_words or not matches(index.triggers.non_limb_words, words)
     return (
-        matches(index.complaint_words, words)
-        and not matches(index.complaint_exclusions, words)
+        matches(index.triggers.complaint_words, words)
+        and not matches(index.triggers.complaint_exclusions, words)
         and limb_words
     )
 
@@ -141,11 +143,11 @@ def is_knee(codes: tuple[Coding, ...], words: str, kb: KnowledgeBase) -> bool:
     """A knee qualifier code, or a knee word in the concept or its body site."""
     systems, index = kb.systems, kb.index
     for code in codes:
-        if code.system == systems.snomed and code.code in index.knee_snomed:
+        if code.system == systems.snomed and code.code in index.triggers.knee_snomed:
             return True
-        if code.system == systems.icd10cm and has_prefix(code.code, index.knee_icd):
+        if code.system == systems.icd10cm and has_prefix(code.code, index.triggers.knee_icd):
             return True
-    return matches(index.knee_words, words)
+    return matches(index.triggers.knee_words, words)
 
 
 def _signal(
@@ -167,9 +169,9 @@ def _signal(
 
 def _groups(code: Coding, kb: KnowledgeBase) -> frozenset[str]:
     if code.system == kb.systems.snomed:
-        return kb.index.groups_for_snomed(code.code)
+        return kb.index.conditions.groups_for_snomed(code.code)
     if code.system == kb.systems.icd10cm:
-        return kb.index.groups_for_icd(code.code)
+        return kb.index.conditions.groups_for_icd(code.code)
     return frozenset()
 
 

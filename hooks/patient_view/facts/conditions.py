@@ -87,9 +87,9 @@ def groups_of(codes: Iterable[Coding], kb: KnowledgeBase) -> frozenset[str]:
     groups: set[str] = set()
     for code in codes:
         if code.system == systems.snomed:
-            groups |= index.groups_for_snomed(code.code)
+            groups |= index.conditions.groups_for_snomed(code.code)
         elif code.system == systems.icd10cm:
-            groups |= index.groups_for_icd(code.code)
+            groups |= index.conditions.groups_for_icd(code.code)
     return frozenset(groups)
 
 
@@ -98,15 +98,15 @@ def _wanted(codes: tuple[Coding, ...], kb: KnowledgeBase) -> bool:
     systems, index = kb.systems, kb.index
     for code in codes:
         if code.system == systems.snomed and (
-            code.code in index.group_snomed
-            or code.code in index.complaint_snomed
-            or code.code in index.knee_snomed
+            code.code in index.conditions.group_snomed
+            or code.code in index.triggers.complaint_snomed
+            or code.code in index.triggers.knee_snomed
         ):
             return True
         if code.system == systems.icd10cm and (
-            index.groups_for_icd(code.code)
-            or has_prefix(code.code, index.complaint_icd)
-            or has_prefix(code.code, index.knee_icd)
+            index.conditions.groups_for_icd(code.code)
+            or has_prefix(code.code, index.triggers.complaint_icd)
+            or has_prefix(code.code, index.triggers.knee_icd)
         ):
             return True
     # Uncoded (or locally coded) text may still name a complaint.

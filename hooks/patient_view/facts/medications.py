@@ -105,7 +105,7 @@ class MedicationFacts:
 
 
 def _classes(ingredients: Iterable[str], kb: KnowledgeBase) -> frozenset[str]:
-    table = kb.index.ingredient_classes
+    table = kb.index.drugs.ingredient_classes
     return frozenset(cls for key in ingredients for cls in table.get(key, ()))
 
 
@@ -113,20 +113,22 @@ def _match_codes(codes: tuple[Coding, ...], kb: KnowledgeBase) -> DrugMatch | No
     index, systems = kb.index, kb.systems
     rx = [code.code for code in codes if code.system == systems.rxnorm]
     for code in rx:
-        if code in index.rx_ingredient:
-            found = frozenset(index.rx_ingredient[c] for c in rx if c in index.rx_ingredient)
+        if code in index.drugs.rx_ingredient:
+            found = frozenset(
+                index.drugs.rx_ingredient[c] for c in rx if c in index.drugs.rx_ingredient
+            )
             return DrugMatch(found, _classes(found, kb), MatchBasis.RXNORM_INGREDIENT, code)
     for code in rx:
-        if code in index.rx_product:
-            found = frozenset(k for c in rx for k in index.rx_product.get(c, ()))
+        if code in index.drugs.rx_product:
+            found = frozenset(k for c in rx for k in index.drugs.rx_product.get(c, ()))
             return DrugMatch(found, _classes(found, kb), MatchBasis.RXNORM_PRODUCT, code)
     atc = [code.code for code in codes if code.system == systems.atc]
     for code in atc:
-        if code in index.atc_ingredient:
-            found = frozenset({index.atc_ingredient[code]})
+        if code in index.drugs.atc_ingredient:
+            found = frozenset({index.drugs.atc_ingredient[code]})
             return DrugMatch(found, _classes(found, kb), MatchBasis.ATC, code)
     for code in atc:
-        for prefix, cls in index.atc_classes:
+        for prefix, cls in index.drugs.atc_classes:
             if code.startswith(prefix):
                 return DrugMatch(frozenset(), frozenset({cls}), MatchBasis.ATC_CLASS, code)
     return None
@@ -137,11 +139,11 @@ def match_concept(codes: tuple[Coding, ...], words: str, kb: KnowledgeBase) -> D
     coded = _match_codes(codes, kb)
     if coded is not None:
         return coded
-    if not matches(kb.index.any_name, words):
+    if not matches(kb.index.drugs.any_name, words):
         return None
     found = frozenset(
         name.ingredient
-        for name in kb.index.names
+        for name in kb.index.drugs.names
         if name.pattern.search(words) and not matches(name.exclusions, words)
     )
     if not found:
@@ -152,7 +154,7 @@ def match_concept(codes: tuple[Coding, ...], words: str, kb: KnowledgeBase) -> D
 def route_of(texts: Iterable[str], kb: KnowledgeBase) -> str | None:
     """The first text that names exactly one route category decides; otherwise unknown."""
     for text in texts:
-        found = {key for key, pattern in kb.index.routes if pattern.search(text)}
+        found = {key for key, pattern in kb.index.drugs.routes if pattern.search(text)}
         if len(found) == 1:
             return found.pop()
     return None
@@ -238,7 +240,7 @@ def _use(
     if match is None or (not current and not match.classes & _keep_past(kb)):
         return None
     start, last_seen = _dates(raw, kind)
-    local_prefixes = kb.index.atc_local
+    local_prefixes = kb.index.drugs.atc_local
     medication = None if "medicationCodeableConcept" in raw else _medication(raw, media)
     return MedicationUse(
         ref=ref_of(raw),
