@@ -20,7 +20,7 @@ from cards.model import Card
 from cds_service.workbench.engine import Engine, EngineSpec, JsonObject, engine_for
 from cds_service.workbench.models import KnowledgeRef
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge.schema import RuleDef
+from hooks.knowledge.schema import RuleDef, RuleState
 
 EXAMPLES = Path(__file__).with_name("examples.yaml")
 PATIENT_ID = "example-patient"
@@ -418,7 +418,7 @@ def _rule(
     return CatalogueRule(
         id=rule.id,
         version=rule.version,
-        state=state or ("on" if rule.enabled else "off"),
+        state=state or rule.state.value,
         family=rule.family.value,
         title=rule.title,
         severity=rule.severity.value,
@@ -432,7 +432,11 @@ def _rule(
         orders=tuple(_order(key, kb) for key in rule.orders if key in kb.cards.orders),
         citations=_citations(rule, kb),
         supersedes=rule.supersedes,
-        example=_example(rule, example, examples, engine) if example and rule.enabled else None,
+        example=(
+            _example(rule, example, examples, engine)
+            if example and rule.state is not RuleState.OFF
+            else None
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from hooks.knowledge.schema import (
     GradingPolicy,
     LabsFile,
     RuleDef,
+    RuleState,
     SourceDef,
     Systems,
     TriggersFile,
@@ -52,16 +53,33 @@ class KnowledgeBase:
 
     @property
     def enabled_rules(self) -> tuple[RuleDef, ...]:
-        """Rules that run, of every service, in catalogue order."""
-        return tuple(rule for rule in self.rules if rule.enabled)
+        """Rules that run as shipped (on or in shadow), of every service, in catalogue order."""
+        return tuple(rule for rule in self.rules if rule.state is not RuleState.OFF)
 
     def catalogue(self, service_id: str) -> tuple[RuleDef, ...]:
-        """One service's rules, enabled or not, in catalogue order."""
+        """One service's rules, whatever their state, in catalogue order."""
         return tuple(rule for rule in self.rules if rule.service == service_id)
 
     def rules_for(self, service_id: str) -> tuple[RuleDef, ...]:
-        """One service's rules that run, in catalogue order."""
-        return tuple(rule for rule in self.catalogue(service_id) if rule.enabled)
+        """One service's rules that run as shipped (on or in shadow), in catalogue order."""
+        return tuple(rule for rule in self.catalogue(service_id) if rule.state is not RuleState.OFF)
+
+    def default_states(self, service_id: str) -> dict[str, RuleState]:
+        """The state each of one service's rules ships in."""
+        return {rule.id: rule.state for rule in self.catalogue(service_id)}
+
+    def unverified_sources(self, rule: RuleDef) -> tuple[str, ...]:
+        """Sources the rule cites that are not verified: such a rule may never run."""
+        cited = {*rule.sources, *(key for keys in rule.template_sources.values() for key in keys)}
+        return tuple(
+            key
+            for key in sorted(cited)
+            if key in self.sources and self.sources[key].flag not in ("V", "V*")
+        )
+
+    def switchable(self, service_id: str) -> tuple[RuleDef, ...]:
+        """One service's rules that may be on or in shadow at run time: all citations verified."""
+        return tuple(r for r in self.catalogue(service_id) if not self.unverified_sources(r))
 
     def params(self, rule: RuleDef, model: type[P]) -> P:
         """A rule's parameters as its implementation's model, validated once per rule and model.
@@ -87,10 +105,11 @@ class KnowledgeBase:
     def prefetch_loinc(self, service_id: str) -> tuple[str, ...]:
         """LOINC codes for one service's prefetch, generated from the knowledge (erratum 5).
 
-        Every analyte an enabled rule of the service reads, and the pregnancy-status code when
-        one of them reads pregnancy.
+        Every analyte read by a rule of the service that may run (a rule off as shipped can be
+        switched on at run time, and discovery's templates are fixed at start-up), and the
+        pregnancy-status code when one of them reads pregnancy.
         """
-        rules = self.rules_for(service_id)
+        rules = self.switchable(service_id)
         analytes: list[str] = []
         for rule in rules:
             analytes.extend(a for a in rule.inputs.labs if a not in analytes)

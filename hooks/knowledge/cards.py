@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from hooks.findings import Family
+from hooks.findings import Family, Severity
 from hooks.knowledge.schema import CodeEntry, Frozen, Key, Text, Versioned
 
 
@@ -70,17 +70,34 @@ class OrderDef(Frozen):
 
 
 class OverrideReasonDef(Frozen):
-    """One reason a clinician may give for dismissing a card."""
+    """One reason a clinician may give for dismissing a card.
+
+    `snooze_days`: how long the same finding (same rule, same evidence) is not shown again to
+    anyone for this patient after a card is dismissed for this reason; 0 never snoozes.
+    """
 
     code: Key
     display: Text
+    snooze_days: int = Field(ge=0, le=366)
 
 
 class OverrideReasons(Frozen):
-    """The override reasons and their code system."""
+    """The override reasons, their code system, and the longest snooze per severity."""
 
     system: Text
     reasons: tuple[OverrideReasonDef, ...] = Field(min_length=1)
+    snooze_cap_days: dict[Severity, int] = Field(default_factory=dict)
+
+
+class OrdersOnFile(Frozen):
+    """When a suggested order is left out because it has already been made.
+
+    A ServiceRequest for the same code with one of `statuses` authored in the last
+    `within_days`, or the same suggestion accepted from a card (CDS Hooks feedback) in that time.
+    """
+
+    statuses: tuple[Text, ...] = Field(min_length=1)
+    within_days: int = Field(gt=0, le=366)
 
 
 class DetailWording(Frozen):
@@ -106,5 +123,6 @@ class CardsFile(Versioned):
     lists: ListJoiners
     templates: dict[Key, TemplateDef]
     orders: dict[Key, OrderDef]
+    orders_on_file: OrdersOnFile
     override_reasons: OverrideReasons
     detail: DetailWording

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 PLACEHOLDERS = frozenset({"drug", "value", "unit", "date", "n", "dx", "analyte", "age", "reason"})
 UCUM_SHAPE = re.compile(r"^[A-Za-z0-9\[\]{}._/%*^\-]+$")
 ALL_FAMILIES = frozenset({"medications", "labs", "neurology"})
+# FHIR R4 ServiceRequest.status codes that can mean "already ordered" (not revoked, not in error).
+ORDER_STATUSES = frozenset({"draft", "active", "on-hold", "completed"})
 
 
 class Implementation(Protocol):
@@ -196,6 +198,9 @@ def check_cards(kb: KnowledgeBase) -> None:
                 )
     for key, text in kb.wording.items():
         _check_format(text, f"rules.yaml: wording.{key}", None)
+    bad = sorted(set(cards.orders_on_file.statuses) - ORDER_STATUSES)
+    if bad:
+        _fail(f"cards.yaml: orders_on_file.statuses: {bad} cannot mean an order is on file")
 
 
 def _check_rule_refs(kb: KnowledgeBase, rule_ids: set[str]) -> None:
@@ -223,18 +228,16 @@ def _check_rule_refs(kb: KnowledgeBase, rule_ids: set[str]) -> None:
 
 
 def _check_citations(kb: KnowledgeBase) -> None:
-    """An enabled rule cites only verified sources: never "unverified citation" on a card."""
-    for rule in kb.rules:
-        if not rule.enabled:
-            continue
-        cited = {*rule.sources, *(k for keys in rule.template_sources.values() for k in keys)}
-        for key in sorted(cited):
-            source = kb.sources.get(key)
-            if source is not None and source.flag not in ("V", "V*"):
-                _fail(
-                    f"rules.yaml: rules[{rule.id}].sources: {key!r} is unverified ({source.flag}); "
-                    "cite a verified source or disable the rule"
-                )
+    """A rule that ships on or in shadow cites only verified sources (never "unverified citation").
+
+    A rule that is off may cite one: it then stays off, and cannot be switched on at run time.
+    """
+    for rule in kb.enabled_rules:
+        for key in kb.unverified_sources(rule):
+            _fail(
+                f"rules.yaml: rules[{rule.id}].sources: {key!r} is unverified "
+                f'({kb.sources[key].flag}); cite a verified source or ship the rule "off"'
+            )
 
 
 def _check_implementation(kb: KnowledgeBase, rule_id: str, impl: Implementation) -> None:

@@ -6,9 +6,10 @@ in `hooks.knowledge.index`. No clinical content lives here.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
 
 from hooks.findings import Family, Severity
 
@@ -417,6 +418,22 @@ class ConditionsFile(Versioned):
 # --- rules.yaml --------------------------------------------------------------------------------
 
 
+class RuleState(StrEnum):
+    """A rule's run-time state: shown, computed and recorded but withheld, or not computed."""
+
+    ON = "on"
+    SHADOW = "shadow"
+    OFF = "off"
+
+    @property
+    def rank(self) -> int:
+        """Order for combining a rule's state with the service's (the lower one wins)."""
+        return _STATE_RANK[self]
+
+
+_STATE_RANK = {RuleState.OFF: 0, RuleState.SHADOW: 1, RuleState.ON: 2}
+
+
 class RuleInputs(Frozen):
     """What a rule reads; also drives the prefetch LOINC list."""
 
@@ -434,6 +451,8 @@ class RuleDef(Frozen):
     children and unknown ages rather than applying adult evidence to them.
     `parameters`: shaped by the implementation's parameters model (`hooks.knowledge.params`),
     which the registry validates, with every knowledge key it names, at start-up.
+    `state`: the state the rule ships in (on, shadow or off); a deployment may switch it at run
+    time (`cds-service rules set`), except that a rule citing an unverified source stays off.
     """
 
     id: Key
@@ -452,7 +471,15 @@ class RuleDef(Frozen):
     sources: tuple[Key, ...] = Field(min_length=1)
     template_sources: dict[Key, tuple[Key, ...]] = Field(default_factory=dict)
     supersedes: tuple[Key, ...] = ()
-    enabled: bool
+    state: RuleState
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _quoted_state(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `on`/`off` as a boolean: say how to write it, never guess.
+        if isinstance(value, bool):
+            raise ValueError('write the state in quotes ("on", "shadow" or "off")')
+        return value
 
 
 class GradingPolicy(Frozen):

@@ -100,11 +100,12 @@ CARDS = CardsFile.model_validate(
                 ],
             },
         },
+        "orders_on_file": {"statuses": ["active"], "within_days": 30},
         "override_reasons": {
             "system": "urn:test:override",
             "reasons": [
-                {"code": "a", "display": "Already addressed"},
-                {"code": "b", "display": "Patient declined"},
+                {"code": "a", "display": "Already addressed", "snooze_days": 30},
+                {"code": "b", "display": "Patient declined", "snooze_days": 90},
             ],
         },
         "detail": {

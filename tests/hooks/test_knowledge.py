@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from hooks.knowledge import DEFAULT_DIR, KnowledgeError, load_knowledge
+from hooks.knowledge.schema import RuleState
 from hooks.patient_view.knee_spasm import SERVICE_ID
 from hooks.registry import Registry
 from hooks.services import SERVICES
@@ -250,15 +251,25 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
         load_knowledge(target)
 
 
-def test_prefetch_codes_follow_the_enabled_rules() -> None:
-    kb = knowledge()
-    assert "62292-8" in kb.prefetch_loinc(SERVICE_ID)
-    rules = tuple(
-        r.model_copy(update={"enabled": False}) if r.id in ("B5", "A11") else r for r in kb.rules
-    )
+def test_prefetch_codes_follow_the_rules_that_may_run() -> None:
+    """An off rule may be switched on at run time, so its labs stay in the fixed templates."""
     from dataclasses import replace
 
-    assert "62292-8" not in replace(kb, rules=rules).prefetch_loinc(SERVICE_ID)
+    kb = knowledge()
+    assert "62292-8" in kb.prefetch_loinc(SERVICE_ID)
+    off = tuple(
+        r.model_copy(update={"state": RuleState.OFF}) if r.id in ("B5", "A11") else r
+        for r in kb.rules
+    )
+    assert "62292-8" in replace(kb, rules=off).prefetch_loinc(SERVICE_ID)
+    # Citing an unverified source keeps a rule off for good: its labs are not asked for.
+    unverified = tuple(
+        r.model_copy(update={"state": RuleState.OFF, "sources": ("LABEL",)})
+        if r.id in ("B5", "A11")
+        else r
+        for r in kb.rules
+    )
+    assert "62292-8" not in replace(kb, rules=unverified).prefetch_loinc(SERVICE_ID)
     assert kb.prefetch_loinc("another-service") == ()
 
 
@@ -275,3 +286,24 @@ def test_an_unchanged_folder_is_parsed_once_and_a_changed_one_again(tmp_path: Pa
     assert again is not first
     assert again == first  # a comment changes no value
     assert load_knowledge(DEFAULT_DIR) is not first  # another folder, another entry
+
+
+def test_a_bare_on_in_yaml_is_refused_with_how_to_write_it(tmp_path: Path) -> None:
+    target = tmp_path / "knowledge"
+    shutil.copytree(DEFAULT_DIR, target)
+    rules = target / "rules.yaml"
+    rules.write_text(rules.read_text().replace('state: "on"', "state: on", 1))
+    with pytest.raises(KnowledgeError, match=r"rules\.yaml: rules\.0\.state: .*in quotes"):
+        load_knowledge(target)
+
+
+def test_a_rule_citing_an_unverified_source_cannot_ship_in_shadow(tmp_path: Path) -> None:
+    target = tmp_path / "knowledge"
+    shutil.copytree(DEFAULT_DIR, target)
+    rules = target / "rules.yaml"
+    text = rules.read_text()
+    a11 = text.index("  - id: A11")
+    end = text.index('state: "off"', a11)
+    rules.write_text(text[:end] + 'state: "shadow"' + text[end + len('state: "off"') :])
+    with pytest.raises(KnowledgeError, match=r"rules\[A11\]\.sources: 'LABEL' is unverified"):
+        load_knowledge(target)

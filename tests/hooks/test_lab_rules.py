@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from hooks.findings import FindingStatus, Severity
+from hooks.knowledge.schema import RuleState
 from tests.builders import (
     by_rule,
     concept,
@@ -713,7 +714,9 @@ def test_b0_is_off_in_the_shipped_knowledge() -> None:
 
 def _with_b0() -> object:
     kb = knowledge()
-    rules = tuple(r.model_copy(update={"enabled": True}) if r.id == "B0" else r for r in kb.rules)
+    rules = tuple(
+        r.model_copy(update={"state": RuleState.ON}) if r.id == "B0" else r for r in kb.rules
+    )
     return replace(kb, rules=rules)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from hooks.findings import Family, Severity
+from hooks.knowledge.schema import RuleState
 from tests.builders import (
     by_rule,
     findings_for,
@@ -450,7 +451,7 @@ def test_a10_ciprofloxacin_ear_drops_do_not_fire() -> None:
 
 
 def test_a11_is_disabled_until_it_has_a_verified_source() -> None:
-    assert not knowledge().rule("A11").enabled
+    assert knowledge().rule("A11").state is RuleState.OFF
     assert findings_for(make_med_request(text="Alendronic acid 10 MG Oral Tablet")) == []
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from hooks.knowledge.schema import RuleState
 from tests.builders import knowledge
 
 
@@ -128,7 +129,7 @@ def test_albumin_correction_is_0_8_per_g_dl_below_4_within_one_day() -> None:
 
 def test_disabled_rules_are_the_blanket_lab_rule_and_those_without_a_verified_source() -> None:
     kb = knowledge()
-    assert {rule.id for rule in kb.rules if not rule.enabled} == {"B0", "A11", "C9"}
+    assert {rule.id for rule in kb.rules if rule.state is RuleState.OFF} == {"B0", "A11", "C9"}
 
 
 def test_the_whole_catalogue_is_present() -> None:

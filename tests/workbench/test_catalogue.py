@@ -20,6 +20,7 @@ from cds_service.workbench.catalogue import (
     resources_of,
 )
 from hooks.knowledge import load_knowledge
+from hooks.knowledge.schema import RuleState
 
 
 def assert_self_contained(html: str) -> None:
@@ -34,12 +35,12 @@ def catalogue() -> Catalogue:
 
 
 def test_every_enabled_rule_has_an_example_that_gives_its_card(catalogue: Catalogue) -> None:
-    enabled = {rule.id for rule in load_knowledge().rules if rule.enabled}
+    enabled = {rule.id for rule in load_knowledge().rules if rule.state is not RuleState.OFF}
 
-    assert {r.id for r in catalogue.rules if r.state == "on"} == enabled
+    assert {r.id for r in catalogue.rules if r.state != "off"} == enabled
     assert missing_examples(catalogue) == []
     for rule in catalogue.rules:
-        if rule.state == "on":
+        if rule.state != "off":
             assert rule.example is not None
             card = rule.example.card
             assert card is not None
