@@ -5,6 +5,7 @@ Findings carry no card wording: the card catalogue (knowledge data) turns them i
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -144,3 +145,20 @@ class Assessment:
 
     findings: tuple[Finding, ...] = ()
     prompt: Prompt | None = None
+
+
+def evidence_fingerprint(finding: Finding) -> str:
+    """What makes two findings of a rule "the same finding": the records and values it rests on.
+
+    A hash of each cited resource with its value and date. Wording, notes and ages are left
+    out: they change with the clock, not with the evidence. A new result or order (a new
+    resource), or a changed value, gives a new fingerprint; the grade is compared separately.
+    """
+    lines = sorted(
+        {
+            "\x1f".join((e.ref.reference, e.value or "", e.when.isoformat() if e.when else ""))
+            for e in finding.evidence
+            if e.ref is not None
+        }
+    )
+    return hashlib.sha256("\x1e".join(lines).encode()).hexdigest()[:32]

@@ -16,6 +16,7 @@ from hooks.fhirdata import ResourceSet
 from hooks.findings import Assessment
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.checks import Implementation, check_catalogue
+from hooks.knowledge.schema import RuleState
 
 C = TypeVar("C", bound=HookContext)
 TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -56,7 +57,12 @@ class ReferenceFollow:
 
 @dataclass(frozen=True, slots=True)
 class HookCall(Generic[C]):
-    """What a service handler receives: validated context, resolved data and the clock."""
+    """What a service handler receives: validated context, resolved data and the clock.
+
+    `rule_states`: each of the service's rules' run-time state (rule id -> on/shadow/off);
+    None means the states the knowledge ships. An off rule must not be computed; a shadow
+    rule's findings are withheld by the caller, so they must not displace a shown finding.
+    """
 
     service_id: str
     hook: str
@@ -65,6 +71,13 @@ class HookCall(Generic[C]):
     data: ResourceSet
     as_of: datetime
     knowledge: KnowledgeBase
+    rule_states: Mapping[str, RuleState] | None = None
+
+    def states(self) -> Mapping[str, RuleState]:
+        """The run-time states, defaulting to the knowledge's."""
+        if self.rule_states is not None:
+            return self.rule_states
+        return self.knowledge.default_states(self.service_id)
 
 
 Handler = Callable[[HookCall[Any]], Assessment]

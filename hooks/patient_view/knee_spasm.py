@@ -95,6 +95,6 @@ def knee_spasm_review(call: HookCall[Any]) -> Assessment:
         facts = confirm_complaint(facts, citations.valid)
     if facts is None:
         return Assessment()
-    findings = run_rules(facts, kb, call.as_of, call.service_id)
+    findings = run_rules(facts, kb, call.as_of, call.service_id, call.states())
     checked = citations.check(findings, lambda ref: kb.say("unreadable_record", ref=ref.reference))
     return Assessment(tuple(checked), complaint_prompt(facts))

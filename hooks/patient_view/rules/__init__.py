@@ -6,13 +6,14 @@ rules.yaml whose `service` is the knee-spasm service's id.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from hooks.findings import Evidence, Finding, Prompt
 from hooks.knowledge import KnowledgeBase
-from hooks.knowledge.schema import RuleDef
+from hooks.knowledge.schema import RuleDef, RuleState
 from hooks.patient_view.facts import Facts
 from hooks.patient_view.rules.advice import ADVICE_RULES
 from hooks.patient_view.rules.context import RuleContext, RuleImpl
@@ -73,13 +74,30 @@ def complaint_prompt(facts: Facts) -> Prompt:
     )
 
 
-def run_rules(facts: Facts, kb: KnowledgeBase, as_of: datetime, service_id: str) -> list[Finding]:
-    """Every enabled rule of the service in catalogue order, deduplicated."""
+def run_rules(
+    facts: Facts,
+    kb: KnowledgeBase,
+    as_of: datetime,
+    service_id: str,
+    states: Mapping[str, RuleState] | None = None,
+) -> list[Finding]:
+    """Every rule of the service that is on or in shadow, in catalogue order, deduplicated.
+
+    `states` are the run-time states (default: as the knowledge ships them); an off rule is not
+    computed. Shadow findings are withheld by the caller, so one never supersedes a shown
+    finding: the shown ones are deduplicated among themselves, and each shadow finding is the
+    one it would be if every rule were on.
+    """
+    states = kb.default_states(service_id) if states is None else states
     findings: list[Finding] = []
-    for rule in kb.rules_for(service_id):
-        if _applies(rule, facts):
+    for rule in kb.catalogue(service_id):
+        if states.get(rule.id, RuleState.OFF) is not RuleState.OFF and _applies(rule, facts):
             findings.extend(IMPLEMENTATIONS[rule.id].run(RuleContext(facts, rule, kb, as_of)))
-    return supersede(findings, kb)
+    shadow = {rule for rule, state in states.items() if state is RuleState.SHADOW}
+    shown = supersede([f for f in findings if f.rule_id not in shadow], kb)
+    if not shadow:
+        return shown
+    return shown + [f for f in supersede(findings, kb) if f.rule_id in shadow]
 
 
 __all__ = [
