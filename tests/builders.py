@@ -395,3 +395,25 @@ def iso(days_before: float, hours: float = 0.0, base: datetime = AS_OF) -> str:
     from datetime import timedelta
 
     return (base - timedelta(days=days_before, hours=hours)).isoformat()
+
+
+def make_service_request(
+    code: str,
+    system: str = "loinc",
+    *,
+    status: str = "active",
+    authored: str | None = "2021-03-28T09:00:00+00:00",
+    display: str | None = None,
+) -> dict[str, Any]:
+    """A ServiceRequest for one test or referral (an order already made)."""
+    request: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": _id("sr"),
+        "status": status,
+        "intent": "order",
+        "code": concept(code, system, display),
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+    }
+    if authored is not None:
+        request["authoredOn"] = authored
+    return request

@@ -14,6 +14,8 @@ because templates cannot do date arithmetic). Which keys are required, and why:
 - medStatements (optional): many servers do not support MedicationStatement.
 - symptoms, encounters (optional): extra complaint sources; without them the service is only
   less sensitive, never wrong.
+- serviceRequests (optional): orders already made for the tests the cards may suggest, so a
+  card does not suggest them again; without it an order may be suggested twice, never missed.
 
 No status filter on medication queries (stopped orders matter for windows) and no category
 filter on Condition (Synthea omits categories).
@@ -38,6 +40,7 @@ LAB_COUNT = 500
 RECORD_COUNT = 500
 SYMPTOM_COUNT = 50
 ENCOUNTER_COUNT = 20
+ORDER_COUNT = 100
 
 
 def _tokens(system: str, codes: Sequence[str]) -> str:
@@ -54,6 +57,15 @@ def symptoms_query(kb: KnowledgeBase) -> str:
     """Symptom Observations coded with a verified complaint or knee code."""
     codes = _tokens(kb.systems.snomed, kb.complaint_snomed())
     return f"Observation?patient={PATIENT}&code={codes}&_sort=-date&_count={SYMPTOM_COUNT}"
+
+
+def orders_query(kb: KnowledgeBase) -> str:
+    """ServiceRequests for exactly the tests and referrals the cards may suggest."""
+    tests = dict.fromkeys(
+        f"{test.system}|{test.code}" for order in kb.cards.orders.values() for test in order.tests
+    )
+    codes = ",".join(tests)
+    return f"ServiceRequest?patient={PATIENT}&code={codes}&_sort=-authored&_count={ORDER_COUNT}"
 
 
 @cds_service(
@@ -79,6 +91,7 @@ def symptoms_query(kb: KnowledgeBase) -> str:
         "encounters": Prefetch(
             f"Encounter?patient={PATIENT}&_sort=-date&_count={ENCOUNTER_COUNT}", required=False
         ),
+        "serviceRequests": Prefetch(orders_query, required=False),
     },
     follow=(
         ReferenceFollow("MedicationRequest", "medicationReference", "Medication"),

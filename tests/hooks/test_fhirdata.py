@@ -85,6 +85,16 @@ NOT_IN_SYNTHEA: dict[str, dict[str, Any]] = {
         "dateAsserted": "2021-01-02",
         "dosage": [{"text": "1 daily", "route": {"text": "oral"}}],
     },
+    "ServiceRequest": {
+        "resourceType": "ServiceRequest",
+        "id": "sr1",
+        "status": "active",
+        "intent": "order",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "19123-9"}]},
+        "subject": {"reference": "Patient/p1"},
+        "authoredOn": "2021-03-28T09:00:00Z",
+        "requester": {"reference": "Practitioner/x"},
+    },
 }
 
 

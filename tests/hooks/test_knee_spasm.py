@@ -37,11 +37,21 @@ def _templates() -> dict[str, str]:
 def test_prefetch_keys_and_which_are_required() -> None:
     required = {k for k, p in knee_spasm_review.prefetch.items() if p.required}
     assert required == {"patient", "conditions", "medRequests", "labs"}
-    assert set(knee_spasm_review.prefetch) == required | {"medStatements", "symptoms", "encounters"}
+    optional = {"medStatements", "symptoms", "encounters", "serviceRequests"}
+    assert set(knee_spasm_review.prefetch) == required | optional
 
 
 @pytest.mark.parametrize(
-    "key", ["conditions", "medRequests", "medStatements", "labs", "symptoms", "encounters"]
+    "key",
+    [
+        "conditions",
+        "medRequests",
+        "medStatements",
+        "labs",
+        "symptoms",
+        "encounters",
+        "serviceRequests",
+    ],
 )
 def test_search_templates_use_only_the_spec_legal_subset(key: str) -> None:
     resource, _, query = _templates()[key].partition("?")

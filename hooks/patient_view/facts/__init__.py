@@ -39,6 +39,7 @@ from hooks.patient_view.facts.medications import (
     MedicationUse,
     read_medications,
 )
+from hooks.patient_view.facts.orders import ORDER_FIELDS, OrderFacts, OrderRecord, read_orders
 from hooks.patient_view.facts.patient import PATIENT_FIELDS, Demographics, read_demographics
 from hooks.patient_view.facts.pregnancy import STATUS_FIELDS, PregnancyFacts, read_pregnancy
 
@@ -50,6 +51,7 @@ PROJECTIONS: Projections = {
     "MedicationRequest": REQUEST_FIELDS,
     "MedicationStatement": STATEMENT_FIELDS,
     "Medication": MEDICATION_FIELDS,
+    "ServiceRequest": ORDER_FIELDS,
 }
 
 
@@ -63,6 +65,7 @@ class Facts:
     labs: LabFacts
     conditions: ConditionFacts
     pregnancy: PregnancyFacts
+    orders: OrderFacts
 
 
 def read_facts(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> Facts | None:
@@ -85,6 +88,7 @@ def read_facts(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> Facts |
         labs=read_labs(data, kb, as_of, demographics.min_age),
         conditions=conditions,
         pregnancy=read_pregnancy(data, conditions, kb, as_of),
+        orders=read_orders(data),
     )
 
 
@@ -116,6 +120,8 @@ __all__ = [
     "Measure",
     "MedicationFacts",
     "MedicationUse",
+    "OrderFacts",
+    "OrderRecord",
     "PregnancyFacts",
     "confirm_complaint",
     "read_facts",

@@ -15,7 +15,7 @@ from hooks.findings import CodeRef, Evidence, Family, Finding, FindingStatus, Se
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.params import P
 from hooks.knowledge.schema import RuleDef
-from hooks.patient_view.facts import Facts, LabResult
+from hooks.patient_view.facts import Facts, LabResult, OrderRecord
 from hooks.patient_view.facts.units import format_number
 
 
@@ -77,6 +77,31 @@ class RuleContext:
                 on_file.extend(r for r in found if r is not None and r not in on_file)
         return tuple(kept), on_file
 
+    def ordered(self, orders: Iterable[str]) -> tuple[tuple[str, ...], list[OrderRecord]]:
+        """Orders not yet made, and the ServiceRequests on file that stand for the others.
+
+        An order is made when every test it creates has a request for the same code on file
+        (cards.yaml `orders_on_file`), authored after the newest result of what the order
+        measures: a request older than that result was fulfilled by it, so a recheck is new.
+        """
+        policy = self.kb.cards.orders_on_file
+        kept: list[str] = []
+        found: list[OrderRecord] = []
+        for key in orders:
+            results = (self.facts.labs.latest(analyte) for analyte in self.measures(key))
+            after = max((r.when for r in results if r is not None), default=None)
+            requests = [
+                self.facts.orders.on_file(
+                    test.system, test.code, policy.statuses, self.as_of, policy.within_days, after
+                )
+                for test in self.kb.cards.orders[key].tests
+            ]
+            if all(requests):
+                found.extend(r for r in requests if r is not None and r not in found)
+            else:
+                kept.append(key)
+        return tuple(kept), found
+
     def finding(
         self,
         template: str,
@@ -97,7 +122,8 @@ class RuleContext:
         """A finding of this rule; severity, orders and sources default to the rule's.
 
         Orders for tests already on file are dropped, and the results that made them
-        unnecessary become evidence lines ("on file"), so the card says so instead of asking.
+        unnecessary become evidence lines ("on file"), so the card says so instead of asking;
+        so are orders already made (a ServiceRequest on file), with the request as evidence.
         """
         template = self.template(template)
         severity = severity or self.rule.severity
@@ -107,12 +133,16 @@ class RuleContext:
             if severity is Severity.CRITICAL or not self.kb.cards.orders[key].critical_only
         )
         kept, on_file = self.needed_orders(chosen, subject[0] if subject else None, recent_within)
+        kept, ordered = self.ordered(kept)
         lines = list(evidence)
         shown = {line.ref for line in lines if line.ref is not None}
         note = self.say("on_file")
         for result in on_file:
             if result.ref not in shown:
                 lines.append(self._on_file(result, note))
+        for request in ordered:
+            if request.ref not in shown:
+                lines.append(self._ordered(request))
         return Finding(
             rule_id=self.rule.id,
             rule_version=self.rule.version,
@@ -130,6 +160,10 @@ class RuleContext:
             reason=reason,
             priority=priority,
         )
+
+    def _ordered(self, request: OrderRecord) -> Evidence:
+        note = self.say("order_on_file", status=request.status)
+        return Evidence(label=request.label, ref=request.ref, when=request.authored, note=note)
 
     def _on_file(self, result: LabResult, note: str) -> Evidence:
         analyte = self.kb.analyte(result.analyte)
