@@ -2,13 +2,17 @@
 
 Signature:
 
-    build_cards(assessment, catalogue, *, patient_id, uuid_factory=uuid4) -> list[IssuedCard]
+    build_cards(
+        assessment, catalogue, *, patient_id, uuid_factory=uuid4, rule_states=None
+    ) -> list[IssuedCard]
 
 `catalogue` comes from `cards.catalogue.load_catalogue()` (or `catalogue_from(knowledge)`),
 `patient_id` is the hook context's patientId (the subject of suggested ServiceRequests), and
 `uuid_factory` makes card and suggestion uuids (inject a deterministic one in tests).
 Each card comes back with its provenance (`IssuedCard`: the findings it shows and their rule
-ids), which the response extension, the ledger, the metrics and the logs all read.
+ids, and which finding each suggestion is for), which the response extension, the ledger, the
+metrics and the logs all read. `rule_states` is the digest of the rule states the findings were
+made under; the machine-readable extension carries it next to the knowledge version.
 
 One card at most per family, in catalogue order, and only when a family has a finding that
 fired (conclusive, or an ungraded value to review); "no conclusion" findings are listed on a
@@ -30,7 +34,15 @@ from cards.catalogue import CardCatalogue
 from cards.detail import render_detail
 from cards.model import Action, Card, Coding, Link, OverrideReason, Source, Suggestion
 from cards.wording import render_summary
-from hooks.findings import Assessment, Family, Finding, FindingStatus, Prompt, Severity
+from hooks.findings import (
+    Assessment,
+    Family,
+    Finding,
+    FindingStatus,
+    Prompt,
+    Severity,
+    evidence_fingerprint,
+)
 from hooks.knowledge.cards import OrderDef, OrderTest
 
 UuidFactory = Callable[[], UUID | str]
@@ -40,11 +52,21 @@ SHOWN = frozenset({*FIRES, FindingStatus.ADVICE})
 
 
 @dataclass(frozen=True, slots=True)
+class SuggestedOrder:
+    """A suggestion on a card: its uuid, the order (cards.yaml key) and the finding it is for."""
+
+    uuid: str
+    order: str
+    finding: Finding
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedCard:
-    """A card and the findings it shows, in display order: its provenance."""
+    """A card and the findings it shows, in display order, and its suggestions: its provenance."""
 
     card: Card
     findings: tuple[Finding, ...]
+    suggested: tuple[SuggestedOrder, ...] = ()
 
     @property
     def uuid(self) -> str:
@@ -146,7 +168,9 @@ def _links(findings: Sequence[Finding], catalogue: CardCatalogue) -> list[Link]:
     return links
 
 
-def _machine_readable(findings: Sequence[Finding], catalogue: CardCatalogue) -> dict[str, Any]:
+def _machine_readable(
+    findings: Sequence[Finding], catalogue: CardCatalogue, rule_states: str | None
+) -> dict[str, Any]:
     entries = []
     for finding in findings:
         entry: dict[str, Any] = {
@@ -156,6 +180,7 @@ def _machine_readable(findings: Sequence[Finding], catalogue: CardCatalogue) -> 
             "status": finding.status.value,
             "template": finding.template,
             "evidence": [e.ref.reference for e in finding.evidence if e.ref is not None],
+            "fingerprint": evidence_fingerprint(finding),
             "sources": list(finding.sources),
         }
         if finding.subject is not None:
@@ -164,12 +189,10 @@ def _machine_readable(findings: Sequence[Finding], catalogue: CardCatalogue) -> 
                 "observation": f"Observation/{finding.subject[1]}",
             }
         entries.append(entry)
-    return {
-        catalogue.cards.extension_key: {
-            "knowledgeVersion": catalogue.knowledge_version,
-            "findings": entries,
-        }
-    }
+    provenance: dict[str, Any] = {"knowledgeVersion": catalogue.knowledge_version}
+    if rule_states is not None:
+        provenance["ruleStates"] = rule_states
+    return {catalogue.cards.extension_key: {**provenance, "findings": entries}}
 
 
 def _source(family: Family, catalogue: CardCatalogue) -> Source:
@@ -188,6 +211,7 @@ def _card(
     patient_id: str,
     uuid_factory: UuidFactory,
     owners: dict[str, Finding],
+    rule_states: str | None,
 ) -> IssuedCard | None:
     ordered_findings = _display_order(findings)
     firing = [f for f in ordered_findings if f.status in FIRES]
@@ -197,11 +221,14 @@ def _card(
     overrides = catalogue.cards.override_reasons
     orders = catalogue.cards.orders
     keys = dict.fromkeys(key for f in firing for key in f.orders if key in orders)
+    mine = [key for key in keys if owners.get(key) in firing]
     suggestions = [
-        _suggestion(orders[key], owners[key], catalogue, patient_id, uuid_factory)
-        for key in keys
-        if owners.get(key) in firing
+        _suggestion(orders[key], owners[key], catalogue, patient_id, uuid_factory) for key in mine
     ]
+    suggested = tuple(
+        SuggestedOrder(suggestion.uuid or "", key, owners[key])
+        for key, suggestion in zip(mine, suggestions, strict=True)
+    )
     card = Card(
         uuid=str(uuid_factory()),
         summary=render_summary(top, catalogue),
@@ -218,9 +245,9 @@ def _card(
             [*firing, *(f for f in findings if f.status is FindingStatus.ADVICE)], catalogue
         )
         or None,
-        extension=_machine_readable(ordered_findings, catalogue),
+        extension=_machine_readable(ordered_findings, catalogue, rule_states),
     )
-    return IssuedCard(card, tuple(ordered_findings))
+    return IssuedCard(card, tuple(ordered_findings), suggested)
 
 
 def _owners(by_family: dict[Family, list[Finding]], families: list[Family]) -> dict[str, Finding]:
@@ -254,6 +281,7 @@ def build_cards(
     *,
     patient_id: str,
     uuid_factory: UuidFactory = uuid4,
+    rule_states: str | None = None,
 ) -> list[IssuedCard]:
     """At most one card per family, families in catalogue order, each with its provenance."""
     by_family: dict[Family, list[Finding]] = {}
@@ -268,7 +296,16 @@ def build_cards(
     owners = _owners(by_family, families)
     prompt = assessment.prompt
     cards = [
-        _card(family, by_family[family], prompt, catalogue, patient_id, uuid_factory, owners)
+        _card(
+            family,
+            by_family[family],
+            prompt,
+            catalogue,
+            patient_id,
+            uuid_factory,
+            owners,
+            rule_states,
+        )
         for family in families
     ]
     return [card for card in cards if card is not None]

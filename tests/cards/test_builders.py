@@ -23,6 +23,7 @@ from hooks.findings import (
     Prompt,
     ResourceRef,
     Severity,
+    evidence_fingerprint,
 )
 from hooks.knowledge.cards import CardsFile
 from hooks.knowledge.schema import SourceDef
@@ -472,12 +473,34 @@ def test_extension_carries_machine_readable_findings_under_a_reverse_domain_key(
                     "status": "conclusive",
                     "template": "lab",
                     "evidence": ["Observation/k1"],
+                    "fingerprint": evidence_fingerprint(lab),
                     "sources": ["SRC"],
                     "subject": {"analyte": "potassium", "observation": "Observation/k1"},
                 }
             ],
         }
     }
+
+
+def test_extension_names_the_rule_states_the_findings_were_made_under() -> None:
+    assessment = Assessment((finding(),), KNEE)
+    [issued] = build_cards(assessment, CATALOGUE, patient_id="p9", rule_states="0123abcd")
+
+    provenance = wire(issued.card)["extension"]["org.example.findings"]
+    assert (provenance["knowledgeVersion"], provenance["ruleStates"]) == ("7.0.0", "0123abcd")
+
+
+def test_each_suggestion_names_the_order_and_the_finding_it_is_for() -> None:
+    info = finding("A1", orders=("bmp",))
+    warning = finding("A3", severity=Severity.WARNING, orders=("bmp", "ref"))
+
+    [issued] = issue(info, warning)
+
+    suggestions = issued.card.suggestions or []
+    assert [(s.uuid, s.order, s.finding.rule_id) for s in issued.suggested] == [
+        (suggestions[0].uuid, "bmp", "A3"),  # the most severe finding asking for it
+        (suggestions[1].uuid, "ref", "A3"),
+    ]
 
 
 def test_a_whole_response_serialises_with_cards_kept() -> None:
