@@ -101,7 +101,13 @@ class Card(WireModel):
     selection_behavior: Literal["at-most-one", "any"] | None = None
     override_reasons: list[OverrideReason] | None = None
     links: list[Link] | None = None
-    extension: JsonObject | None = None
+    extension: JsonObject | None = Field(
+        default=None,
+        description="The card's provenance, under the card catalogue's key "
+        "(`org.kneespasmcds.findings`): `knowledgeVersion`, `ruleStates` (the digest of the "
+        "rule states it was made under, as in discovery) and `findings` (each with `ruleId`, "
+        "`ruleVersion`, `severity`, `status`, `template`, `evidence`, `fingerprint`, `sources`).",
+    )
 
     @model_validator(mode="after")
     def _selection_behavior_with_suggestions(self) -> Self:

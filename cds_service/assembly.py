@@ -86,8 +86,8 @@ def card_renderer(registry: Registry) -> CardRenderer:
     """Assessments → cards, with the card catalogue from the registry's knowledge."""
     catalogue = catalogue_from(registry.knowledge)
 
-    def render(assessment: Assessment, patient_id: str) -> list[IssuedCard]:
-        return build_cards(assessment, catalogue, patient_id=patient_id)
+    def render(assessment: Assessment, patient_id: str, rule_states: str) -> list[IssuedCard]:
+        return build_cards(assessment, catalogue, patient_id=patient_id, rule_states=rule_states)
 
     return render
 

@@ -1,5 +1,8 @@
 """The `cds-service` command: serve, evaluate offline, migrate, and the informaticist's workbench.
 
+`rules` and `ledger` (switch rules, read the findings ledger) live in
+`cds_service.governance.commands`.
+
 Exit codes: 0 success; 1 unexpected failure; 2 usage error; 3 invalid request or
 configuration; 4 required data missing (the HTTP 412 case); 5 database unreachable.
 """
@@ -18,6 +21,7 @@ import orjson
 from cds_service.cli_admin import db, openapi_document, purge
 from cds_service.cli_workbench import catalogue, replay, report
 from cds_service.errors import CdsError, PreconditionFailed
+from cds_service.governance.commands import ledger, rules
 from cds_service.settings import ConfigError
 
 EXIT_INVALID = 3
@@ -147,6 +151,8 @@ main.add_command(openapi_document)
 main.add_command(replay)
 main.add_command(catalogue)
 main.add_command(report)
+main.add_command(rules)
+main.add_command(ledger)
 
 
 def _check_config() -> Any:

@@ -89,7 +89,7 @@ def db_upgrade(revision: str, sql: bool) -> None:
     "days",
     required=True,
     type=click.IntRange(min=1),
-    help="Retention in days: remove ledger cards and feedback older than this.",
+    help="Retention in days: remove ledger cards, findings and feedback older than this.",
 )
 @click.option("--dry-run", is_flag=True, help="Count what would be removed; change nothing.")
 def purge(days: int, dry_run: bool) -> None:
@@ -102,6 +102,7 @@ def purge(days: int, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleted"
     since = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
     click.echo(f"issued cards before {since}: {verb} {counts.issued_cards}")
+    click.echo(f"ledger findings before {since}: {verb} {counts.ledger_findings}")
     click.echo(f"feedback received before {since}: {verb} {counts.feedback}")
     click.echo(f"expired JWT ids: {verb} {counts.expired_jtis}")
 

@@ -19,6 +19,7 @@ from cards.builders import IssuedCard
 from cards.model import CdsResponse
 from cds_service.body import schema_errors
 from cds_service.errors import InvalidRequest, ServiceUnavailable, UnknownService
+from cds_service.governance import SNOOZE_MISS, STATES_MISS, Fate, Governance, ledger_records
 from cds_service.logs import log_event
 from cds_service.prefetch import PrefetchStats, resolve_prefetch
 from cds_service.protocol import (
@@ -27,6 +28,7 @@ from cds_service.protocol import (
     FeedbackRequest,
     HookRequest,
     ServiceDescriptor,
+    ServiceExtension,
 )
 from cds_service.settings import Settings
 from cds_service.store import (
@@ -34,6 +36,7 @@ from cds_service.store import (
     DatabaseError,
     DatabaseRejected,
     FeedbackResult,
+    FindingRecord,
     Store,
 )
 from hooks.contexts import HookContext
@@ -41,9 +44,9 @@ from hooks.findings import Assessment
 from hooks.registry import HookCall, Registry, ServiceSpec
 
 M = TypeVar("M", bound=BaseModel)
-# An assessment and the patient id (the subject of suggested orders) → cards with provenance.
-CardRenderer = Callable[[Assessment, str], list[IssuedCard]]
-KNOWLEDGE_EXTENSION = "org.kneespasmcds.knowledge-version"
+# An assessment, the patient id (the subject of suggested orders) and the digest of the rule
+# states behind it → cards with provenance.
+CardRenderer = Callable[[Assessment, str, str], list[IssuedCard]]
 
 
 @dataclass
@@ -51,7 +54,9 @@ class Outcome:
     """A service call's response plus what the logs and metrics may say about it.
 
     `issued` is each card with the findings behind it: the one record of which rules made
-    which card, read by the ledger, the metrics and the request log alike.
+    which card, read by the ledger, the metrics and the request log alike. `ledger` is every
+    finding shown, shadowed or snoozed; `misses` names governance lookups the database could
+    not answer (the call failed open).
     """
 
     response: CdsResponse
@@ -61,11 +66,18 @@ class Outcome:
     issued: Sequence[IssuedCard]
     stats: PrefetchStats
     ledger_failure: str | None = None  # why the cards could not be recorded, if they were not
+    ledger: Sequence[FindingRecord] = ()
+    misses: tuple[str, ...] = ()
+    rule_state_digest: str = ""
 
     @property
     def rule_ids(self) -> list[str]:
         """Every rule behind a card of this response, sorted."""
         return sorted({rule for issued in self.issued for rule in issued.rule_ids})
+
+    def rule_ids_in(self, state: str) -> list[str]:
+        """Rules with a finding recorded in this state (shadow, snoozed), sorted."""
+        return sorted({record.rule_id for record in self.ledger if record.state == state})
 
 
 @dataclass
@@ -79,9 +91,16 @@ class Pipeline:
     transport: httpx.AsyncBaseTransport | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     templates: dict[str, dict[str, str]] = field(init=False)
+    governance: Governance = field(init=False)
 
     def __post_init__(self) -> None:
         self.templates = {s.id: s.templates(self.registry.knowledge) for s in self.registry}
+        self.governance = Governance(
+            self.registry.knowledge,
+            (spec.id for spec in self.registry),
+            self.store,
+            self.settings.RULE_STATES_TTL_SECONDS,
+        )
 
     @property
     def knowledge_version(self) -> str:
@@ -99,7 +118,10 @@ class Pipeline:
                     id=spec.id,
                     prefetch=self.templates[spec.id] or None,
                     usage_requirements=spec.usage_requirements,
-                    extension={KNOWLEDGE_EXTENSION: self.knowledge_version},
+                    extension=ServiceExtension(
+                        knowledge_version=self.knowledge_version,
+                        rule_states=self.governance.states(spec.id)[0].digest,
+                    ),
                 )
                 for spec in self.registry
             ]
@@ -125,6 +147,7 @@ class Pipeline:
         data, stats = resolve_prefetch(
             spec, self.templates[spec.id], request, context, self.settings, self.transport
         )
+        states, states_missed = self.governance.states(spec.id)
         call: HookCall[HookContext] = HookCall(
             service_id=spec.id,
             hook=spec.hook,
@@ -133,18 +156,41 @@ class Pipeline:
             data=data,
             as_of=self.clock(),
             knowledge=self.registry.knowledge,
+            rule_states=states.rules,
         )
         assessment = spec(call)
         stats.unreadable = data.unreadable()
         patient_key = _patient_key(context)
-        issued = self.render_cards(assessment, patient_key) if assessment.findings else []
+        judged, snooze_missed = self.governance.judge(
+            spec.id, assessment.findings, patient_key, states
+        )
+        shown = Assessment(
+            tuple(j.finding for j in judged if j.fate is Fate.SHOWN), assessment.prompt
+        )
+        issued = self.render_cards(shown, patient_key, states.digest) if shown.findings else []
         response = CdsResponse(cards=[card.card for card in issued])
-        outcome = Outcome(response, spec.id, request.hook_instance, assessment, issued, stats)
-        if self.store is not None and issued:
+        outcome = Outcome(
+            response,
+            spec.id,
+            request.hook_instance,
+            assessment,
+            issued,
+            stats,
+            ledger=ledger_records(judged, issued),
+            misses=(STATES_MISS,) * states_missed + (SNOOZE_MISS,) * snooze_missed,
+            rule_state_digest=states.digest,
+        )
+        if self.store is not None and (issued or outcome.ledger):
             records = [_card_record(card) for card in issued]
             try:
                 self.store.record_cards(
-                    spec.id, request.hook_instance, patient_key, self.knowledge_version, records
+                    spec.id,
+                    request.hook_instance,
+                    patient_key,
+                    self.knowledge_version,
+                    records,
+                    outcome.ledger,
+                    states.digest,
                 )
             except DatabaseError as exc:
                 # Policy: the ledger is for feedback joins and analytics; a clinician keeps

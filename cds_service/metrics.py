@@ -1,4 +1,4 @@
-"""Prometheus metrics: request latency and status, cards, prefetch, auth failures and feedback.
+"""Prometheus metrics: latency and status, cards, findings by state, prefetch, auth and feedback.
 
 Every label value comes from a closed set in code (route rules, hosted service ids, rule ids,
 indicators, prefetch results, failure reasons), never from request data: no PHI, and no label
@@ -47,6 +47,8 @@ class Metrics:
     auth_failures: Counter
     feedback: Counter
     ledger_failures: Counter
+    findings: Counter
+    governance_misses: Counter
     render: Callable[[CollectorRegistry], bytes]
     content_type: str
 
@@ -165,6 +167,18 @@ def _build() -> Metrics:
             ["service", "reason"],
             registry=own,
         ),
+        findings=prom.Counter(
+            "cds_findings",
+            "Findings recorded in the ledger, per rule and state (shown, shadow, snoozed).",
+            ["service", "rule", "state"],
+            registry=own,
+        ),
+        governance_misses=prom.Counter(
+            "cds_governance_misses",
+            "Rule-state or snooze lookups the database could not answer (the call failed open).",
+            ["service", "lookup"],
+            registry=own,
+        ),
         render=prom.generate_latest,
         content_type=prom.CONTENT_TYPE_LATEST,
     )
@@ -217,3 +231,7 @@ def _count_outcome(metrics: Metrics, outcome: Outcome) -> None:
     for issued in outcome.issued:
         for rule in issued.rule_ids or (UNKNOWN,):
             metrics.cards.labels(service, rule, issued.card.indicator).inc()
+    for record in outcome.ledger:
+        metrics.findings.labels(service, record.rule_id, record.state).inc()
+    for lookup in outcome.misses:
+        metrics.governance_misses.labels(service, lookup).inc()

@@ -126,6 +126,21 @@ class HookRequest(RequestModel):
         return str(self.fhir_server).rstrip("/") if self.fhir_server else None
 
 
+class ServiceExtension(WireModel):
+    """What each discovered service says about the configuration its cards come from."""
+
+    knowledge_version: NonEmpty = Field(
+        alias="org.kneespasmcds.knowledge-version",
+        description="Version of the clinical knowledge (knowledge/manifest.yaml).",
+    )
+    rule_states: NonEmpty = Field(
+        alias="org.kneespasmcds.rule-states",
+        description="Digest of the service's effective rule states (on, shadow, off); every "
+        "card's machine-readable extension carries the same digest as `ruleStates`, and "
+        "`cds-service rules digest` names the states it stands for.",
+    )
+
+
 class ServiceDescriptor(WireModel):
     """One entry of the discovery response."""
 
@@ -135,7 +150,7 @@ class ServiceDescriptor(WireModel):
     id: NonEmpty
     prefetch: dict[str, str] | None = None
     usage_requirements: NonEmpty | None = None
-    extension: JsonObject | None = None
+    extension: ServiceExtension | None = None
 
 
 class Discovery(WireModel):

@@ -84,6 +84,9 @@ class Settings(BaseModel):
 
     # Pseudonymisation of patient ids in the card ledger; generated per instance if unset.
     PATIENT_HASH_SALT: SecretStr | None = None
+    # Rule states (on/shadow/off) live in the database; each process rereads them at most this
+    # often, so every worker and replica agrees within this many seconds of a change.
+    RULE_STATES_TTL_SECONDS: float = Field(default=5.0, ge=0, le=300)
 
     # JWT (CDS Hooks 2.0 §Trusting CDS Clients).
     TRUSTED_ISSUERS: Path | None = None

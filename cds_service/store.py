@@ -1,7 +1,10 @@
-"""Persistence: the card ledger and feedback, through SQLAlchemy (the only SQLAlchemy user).
+"""Persistence: the card ledger and feedback, through SQLAlchemy.
 
 The ledger records every card issued, keyed by uuid, with a salted hash of the patient id
-(never the id), so feedback joins to its card and rule. Schema changes go through Alembic.
+(never the id), so feedback joins to its card and rule, and every finding shown, shadowed or
+snoozed (`ledger_finding`), so a pilot can be read without SQL and feedback can snooze the
+same finding later. Rule states live in `cds_service.governance.switches`, and reach the
+database through `Store.bounded`. Schema changes go through Alembic.
 
 Every call is bounded: it fails within `timeout` seconds (connecting obeys libpq's two-second
 minimum), however the database misbehaves, with `DatabaseUnavailable` and a cause category;
@@ -18,7 +21,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +35,9 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Engine,
+    Index,
     Integer,
+    Row,
     String,
     Text,
     create_engine,
@@ -58,6 +63,7 @@ MIN_RETRY_SECONDS = 0.1
 LIBPQ_MIN_CONNECT_SECONDS = 2  # libpq (and psycopg) treat a connect_timeout below 2 as 2
 # Causes after which the server is presumed down: later calls fail fast for a while.
 OUTAGE = frozenset({"timeout", "connect-timeout", "unreachable", "pool-timeout"})
+SHOWN = "shown"
 
 
 class Base(DeclarativeBase):
@@ -111,6 +117,41 @@ class JwtReplay(Base):
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # epoch seconds
 
 
+class LedgerFinding(Base):
+    """One finding of one call: shown on a card, computed in shadow, or snoozed by feedback.
+
+    `suggested` maps the uuid of each suggestion the finding's card made for it to its order;
+    `withheld_orders` are orders left out because the same suggestion was accepted before;
+    `snoozed_by` is the feedback entry that snoozed it.
+    """
+
+    __tablename__ = "ledger_finding"
+    __table_args__ = (
+        Index("ix_ledger_finding_patient", "service_id", "patient_hash", "recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    service_id: Mapped[str] = mapped_column(String(64))
+    hook_instance: Mapped[str] = mapped_column(String(256))
+    patient_hash: Mapped[str] = mapped_column(String(64))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[str] = mapped_column(String(32))
+    family: Mapped[str] = mapped_column(String(32))
+    indicator: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    card_uuid: Mapped[str | None] = mapped_column(String(64), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    knowledge_version: Mapped[str] = mapped_column(String(32))
+    rule_state_digest: Mapped[str] = mapped_column(String(32))
+    suggested: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    withheld_orders: Mapped[list[str] | None] = mapped_column(JSON)
+    snoozed_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
 @dataclass(frozen=True, slots=True)
 class CardRecord:
     """What the invocation path hands the ledger for one card."""
@@ -119,6 +160,39 @@ class CardRecord:
     topic: str | None
     indicator: str
     rule_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FindingRecord:
+    """What the invocation path hands the ledger for one finding (see `LedgerFinding`)."""
+
+    rule_id: str
+    rule_version: str
+    family: str
+    indicator: str
+    status: str
+    state: str
+    fingerprint: str
+    card_uuid: str | None = None
+    suggested: Mapping[str, str] = field(default_factory=dict)
+    withheld_orders: tuple[str, ...] = ()
+    snoozed_by: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PriorFeedback:
+    """A feedback entry on a card that showed a finding for this patient: what may snooze it."""
+
+    feedback_id: int
+    card_uuid: str
+    rule_id: str
+    fingerprint: str
+    indicator: str
+    outcome: str
+    override_code: str | None
+    override_system: str | None
+    accepted_orders: tuple[str, ...]
+    at: datetime
 
 
 class DatabaseError(Exception):
@@ -261,8 +335,13 @@ class Store:
         patient_id: str,
         knowledge_version: str,
         cards: Iterable[CardRecord],
+        findings: Sequence[FindingRecord] = (),
+        rule_state_digest: str = "",
     ) -> None:
-        """Append issued cards to the ledger (one Core INSERT: this is on every call's path)."""
+        """Append issued cards and the call's findings to the ledger, in one transaction.
+
+        One Core INSERT per table: this is on every call's path.
+        """
         now = datetime.now(UTC)
         patient_hash = self.patient_hash(patient_id)
         rows = [
@@ -279,14 +358,76 @@ class Store:
             }
             for card in cards
         ]
-        if not rows:
+        found = [_finding_row(finding) for finding in findings]
+        for row in found:
+            row.update(
+                recorded_at=now,
+                service_id=service_id,
+                hook_instance=hook_instance,
+                patient_hash=patient_hash,
+                knowledge_version=knowledge_version,
+                rule_state_digest=rule_state_digest,
+            )
+        if not rows and not found:
             return
 
         def write() -> None:
             with self.engine.begin() as connection:
-                connection.execute(self._insert_new(IssuedCard, "uuid"), rows)
+                if rows:
+                    connection.execute(self._insert_new(IssuedCard, "uuid"), rows)
+                if found:
+                    connection.execute(insert(LedgerFinding), found)
 
         self._run("ledger", write, retry=True)
+
+    def prior_feedback(
+        self, service_id: str, patient_id: str, since: datetime
+    ) -> list[PriorFeedback]:
+        """Feedback received since `since` on cards that showed findings for this patient.
+
+        One indexed query (ledger_finding by service and patient hash, feedback by card): the
+        snooze lookup of a call, and the only governance read on its path.
+        """
+        query = (
+            select(
+                LedgerFinding.rule_id,
+                LedgerFinding.fingerprint,
+                LedgerFinding.indicator,
+                LedgerFinding.suggested,
+                Feedback.card_uuid,
+                Feedback.id,
+                Feedback.outcome,
+                Feedback.override_code,
+                Feedback.override_system,
+                Feedback.accepted_suggestions,
+                Feedback.outcome_at,
+                Feedback.received_at,
+            )
+            .join(
+                Feedback,
+                (Feedback.card_uuid == LedgerFinding.card_uuid)
+                & (Feedback.service_id == LedgerFinding.service_id),
+            )
+            .where(
+                LedgerFinding.service_id == service_id,
+                LedgerFinding.patient_hash == self.patient_hash(patient_id),
+                LedgerFinding.state == SHOWN,
+                Feedback.received_at >= since,
+            )
+        )
+
+        def read() -> list[PriorFeedback]:
+            with self.engine.connect() as connection:
+                return [_prior(row) for row in connection.execute(query)]
+
+        return self._run("snooze", read, retry=True)
+
+    def bounded(self, operation: str, work: Callable[[], T], *, retry: bool) -> T:
+        """Run another module's database work under this store's deadline and circuit breaker.
+
+        For modules that own their tables (the rule switches); `retry` only for idempotent work.
+        """
+        return self._run(operation, work, retry=retry)
 
     def record_feedback(self, service_id: str, items: Sequence[FeedbackItem]) -> FeedbackResult:
         """Store every entry not already stored; all of them are stored when this returns."""
@@ -444,12 +585,13 @@ class PurgeCounts:
     """Rows past retention, per table: deleted, or that a dry run would delete."""
 
     issued_cards: int
+    ledger_findings: int
     feedback: int
     expired_jtis: int
 
 
 def purge_older_than(engine: Engine, cutoff: datetime, *, dry_run: bool) -> PurgeCounts:
-    """Delete ledger cards issued and feedback received before `cutoff`, and expired JWT ids.
+    """Delete ledger cards and findings and feedback older than `cutoff`, and expired JWT ids.
 
     One transaction, so the counts are what was removed together. Needs no salt: rows are
     chosen by time alone.
@@ -457,6 +599,7 @@ def purge_older_than(engine: Engine, cutoff: datetime, *, dry_run: bool) -> Purg
     now = int(datetime.now(UTC).timestamp())
     conditions = (
         (IssuedCard, IssuedCard.issued_at < cutoff),
+        (LedgerFinding, LedgerFinding.recorded_at < cutoff),
         (Feedback, Feedback.received_at < cutoff),
         (JwtReplay, JwtReplay.expires_at <= now),
     )
@@ -496,6 +639,45 @@ def _classify(exc: SQLAlchemyError, expired: bool) -> DatabaseError:
     if kind in ("OperationalError", "InterfaceError"):
         return DatabaseUnavailable("unreachable")
     return DatabaseUnavailable("error")
+
+
+def _finding_row(finding: FindingRecord) -> dict[str, Any]:
+    return {
+        "rule_id": finding.rule_id,
+        "rule_version": finding.rule_version,
+        "family": finding.family,
+        "indicator": finding.indicator,
+        "status": finding.status,
+        "state": finding.state,
+        "card_uuid": finding.card_uuid,
+        "fingerprint": finding.fingerprint,
+        "suggested": dict(finding.suggested) or None,
+        "withheld_orders": list(finding.withheld_orders) or None,
+        "snoozed_by": finding.snoozed_by,
+    }
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time stored here is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _prior(row: Row[*tuple[Any, ...]]) -> PriorFeedback:
+    suggested: dict[str, str] = row.suggested or {}
+    accepted = row.accepted_suggestions or ()
+    return PriorFeedback(
+        feedback_id=row.id,
+        card_uuid=row.card_uuid,
+        rule_id=row.rule_id,
+        fingerprint=row.fingerprint,
+        indicator=row.indicator,
+        outcome=row.outcome,
+        override_code=row.override_code,
+        override_system=row.override_system,
+        accepted_orders=tuple(suggested[uuid] for uuid in accepted if uuid in suggested),
+        # The clinician's time, unless the client's clock runs ahead: a snooze never starts later.
+        at=min(_aware(row.outcome_at), _aware(row.received_at)),
+    )
 
 
 def _feedback_row(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from cds_service.governance import switches  # noqa: F401 - its tables join the metadata
 from cds_service.store import Base
 
 config = context.config

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, func, insert, select
 
 from cds_service.cli import main
-from cds_service.store import Feedback, IssuedCard, JwtReplay
+from cds_service.store import Feedback, IssuedCard, JwtReplay, LedgerFinding
 from hooks.knowledge import load_knowledge
 
 
@@ -41,8 +41,8 @@ def test_upgrade_reports_the_revisions_it_applied_then_nothing(sqlite_url: str) 
     second = run("db", "upgrade")
 
     assert first.exit_code == 0, first.output
-    assert first.stdout == "applied 0001, 0002, 0003; database at 0003 (head)\n"
-    assert second.stdout == "nothing to apply; database at 0003 (head)\n"
+    assert first.stdout == "applied 0001, 0002, 0003, 0004; database at 0004 (head)\n"
+    assert second.stdout == "nothing to apply; database at 0004 (head)\n"
 
 
 def test_upgrade_to_a_revision_then_current_says_it_is_behind(sqlite_url: str) -> None:
@@ -54,8 +54,8 @@ def test_upgrade_to_a_revision_then_current_says_it_is_behind(sqlite_url: str) -
 
     assert empty.stdout.startswith("none: the database has no schema")
     assert partial.stdout == "applied 0001; database at 0001\n"
-    assert behind.stdout.startswith("0001: behind head 0003")
-    assert head.stdout == "0003 (head)\n"
+    assert behind.stdout.startswith("0001: behind head 0004")
+    assert head.stdout == "0004 (head)\n"
 
 
 def test_upgrade_needs_only_the_database_url(
@@ -161,13 +161,14 @@ def test_history_lists_every_migration_newest_first_without_a_database(
 
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("0002 -> 0003 (head): Feedback identity key")
-    assert lines[1].startswith("0001 -> 0002: JWT replay cache")
-    assert lines[2] == "base -> 0001: Card ledger and feedback."
+    assert lines[0].startswith("0003 -> 0004 (head): Run-time governance")
+    assert lines[1].startswith("0002 -> 0003: Feedback identity key")
+    assert lines[2].startswith("0001 -> 0002: JWT replay cache")
+    assert lines[3] == "base -> 0001: Card ledger and feedback."
 
 
 def seed(url: str, now: datetime) -> None:
-    """Two cards and two feedback rows, one of each 400 days old; one live and one dead jti."""
+    """Two cards, findings and feedback rows, one of each 400 days old; a live and a dead jti."""
     old, recent = now - timedelta(days=400), now - timedelta(days=5)
     card = {
         "service_id": "knee-spasm-review",
@@ -194,6 +195,24 @@ def seed(url: str, now: datetime) -> None:
                 {**card, "uuid": "new", "issued_at": recent},
             ],
         )
+        finding = {
+            "service_id": "knee-spasm-review",
+            "hook_instance": "h",
+            "patient_hash": "0" * 64,
+            "rule_id": "B1",
+            "rule_version": "1.0.0",
+            "family": "labs",
+            "indicator": "info",
+            "status": "conclusive",
+            "state": "shadow",
+            "fingerprint": "f",
+            "knowledge_version": "1.0.0",
+            "rule_state_digest": "d",
+        }
+        conn.execute(
+            insert(LedgerFinding),
+            [{**finding, "recorded_at": old}, {**finding, "recorded_at": recent}],
+        )
         conn.execute(
             insert(Feedback),
             [
@@ -212,12 +231,12 @@ def seed(url: str, now: datetime) -> None:
     engine.dispose()
 
 
-def counts(url: str) -> tuple[int, int, int]:
+def counts(url: str) -> tuple[int, int, int, int]:
     engine = create_engine(url)
     with engine.connect() as conn:
         found = tuple(
             conn.scalar(select(func.count()).select_from(table)) or 0
-            for table in (IssuedCard, Feedback, JwtReplay)
+            for table in (IssuedCard, LedgerFinding, Feedback, JwtReplay)
         )
     engine.dispose()
     return found  # type: ignore[return-value]
@@ -232,10 +251,10 @@ def check_purge(url: str) -> None:
     real = run("purge", "--older-than", "365")
 
     assert dry.exit_code == 0, dry.output
-    assert [line.split(": ", 1)[1] for line in dry.stdout.splitlines()] == ["would delete 1"] * 3
-    assert after_dry == (2, 2, 2)
-    assert [line.split(": ", 1)[1] for line in real.stdout.splitlines()] == ["deleted 1"] * 3
-    assert counts(url) == (1, 1, 1)
+    assert [line.split(": ", 1)[1] for line in dry.stdout.splitlines()] == ["would delete 1"] * 4
+    assert after_dry == (2, 2, 2, 2)
+    assert [line.split(": ", 1)[1] for line in real.stdout.splitlines()] == ["deleted 1"] * 4
+    assert counts(url) == (1, 1, 1, 1)
 
 
 def test_purge_removes_only_rows_past_retention(sqlite_url: str) -> None:

@@ -89,7 +89,9 @@ def probe(call: HookCall[Any]) -> Assessment:
     return Assessment(tuple(FINDINGS))
 
 
-def one_card_per_family(assessment: Assessment, patient_key: str) -> list[IssuedCard]:
+def one_card_per_family(
+    assessment: Assessment, patient_key: str, rule_states: str
+) -> list[IssuedCard]:
     """Card layer stand-in: the most severe finding of each family gives one card."""
     findings = assessment.findings
     cards = []

@@ -143,12 +143,17 @@ def test_cards_are_returned_when_only_the_ledger_write_fails(
     assert len(response.get_json()["cards"]) == 2
     assert elapsed < TIMEOUT + SLACK
     assert fast < 0.5  # the breaker is open: no second wait on a hung database
+    # The snooze lookup meets the hung database first (it fails open: the cards are shown);
+    # the ledger write then finds the breaker open.
+    misses = [e["reason"] for e in events(caplog, "snooze lookup failed; cards shown")]
+    assert misses == ["timeout", "circuit-open"]
     reasons = [e["reason"] for e in events(caplog, "cards returned without a ledger record")]
-    assert reasons == ["timeout", "circuit-open"]
+    assert reasons == ["circuit-open", "circuit-open"]
     metrics = app.extensions["cds_metrics"].served
-    for reason in ("timeout", "circuit-open"):
-        labels = {"service": "metrics-probe", "reason": reason}
-        assert metrics.get_sample_value("cds_ledger_write_failures_total", labels) == 1
+    labels = {"service": "metrics-probe", "reason": "circuit-open"}
+    assert metrics.get_sample_value("cds_ledger_write_failures_total", labels) == 2
+    lookup = {"service": "metrics-probe", "lookup": "snooze"}
+    assert metrics.get_sample_value("cds_governance_misses_total", lookup) == 2
 
 
 @pytest.mark.postgres
