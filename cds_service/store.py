@@ -21,7 +21,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from sqlalchemy import (
     Row,
     String,
     Text,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -150,6 +151,35 @@ class LedgerFinding(Base):
     suggested: Mapped[dict[str, str] | None] = mapped_column(JSON)
     withheld_orders: Mapped[list[str] | None] = mapped_column(JSON)
     snoozed_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# The snooze lookup, built once. Joined on the card alone: with the service in the join too,
+# SQLite's planner (no statistics) scans the service's feedback for each finding, not one card's.
+PRIOR_FEEDBACK = (
+    select(
+        LedgerFinding.rule_id,
+        LedgerFinding.fingerprint,
+        LedgerFinding.indicator,
+        LedgerFinding.suggested,
+        Feedback.card_uuid,
+        Feedback.service_id,
+        Feedback.id,
+        Feedback.outcome,
+        Feedback.override_code,
+        Feedback.override_system,
+        Feedback.accepted_suggestions,
+        Feedback.outcome_at,
+        Feedback.received_at,
+    )
+    .join(Feedback, Feedback.card_uuid == LedgerFinding.card_uuid)
+    .where(
+        LedgerFinding.service_id == bindparam("service"),
+        LedgerFinding.patient_hash == bindparam("patient"),
+        LedgerFinding.fingerprint.in_(bindparam("fingerprints", expanding=True)),
+        LedgerFinding.state == SHOWN,
+        Feedback.received_at >= bindparam("since"),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,44 +411,24 @@ class Store:
         self._run("ledger", write, retry=True)
 
     def prior_feedback(
-        self, service_id: str, patient_id: str, since: datetime
+        self, service_id: str, patient_id: str, fingerprints: Collection[str], since: datetime
     ) -> list[PriorFeedback]:
-        """Feedback received since `since` on cards that showed findings for this patient.
+        """Feedback received since `since` on cards that showed one of these findings.
 
-        One indexed query (ledger_finding by service and patient hash, feedback by card): the
-        snooze lookup of a call, and the only governance read on its path.
+        The snooze lookup of a call, and its only governance read: one indexed query (the
+        patient's ledger findings, narrowed to today's fingerprints; feedback by card).
         """
-        query = (
-            select(
-                LedgerFinding.rule_id,
-                LedgerFinding.fingerprint,
-                LedgerFinding.indicator,
-                LedgerFinding.suggested,
-                Feedback.card_uuid,
-                Feedback.id,
-                Feedback.outcome,
-                Feedback.override_code,
-                Feedback.override_system,
-                Feedback.accepted_suggestions,
-                Feedback.outcome_at,
-                Feedback.received_at,
-            )
-            .join(
-                Feedback,
-                (Feedback.card_uuid == LedgerFinding.card_uuid)
-                & (Feedback.service_id == LedgerFinding.service_id),
-            )
-            .where(
-                LedgerFinding.service_id == service_id,
-                LedgerFinding.patient_hash == self.patient_hash(patient_id),
-                LedgerFinding.state == SHOWN,
-                Feedback.received_at >= since,
-            )
-        )
+        parameters = {
+            "service": service_id,
+            "patient": self.patient_hash(patient_id),
+            "fingerprints": sorted(set(fingerprints)),
+            "since": since,
+        }
 
         def read() -> list[PriorFeedback]:
             with self.engine.connect() as connection:
-                return [_prior(row) for row in connection.execute(query)]
+                rows = connection.execute(PRIOR_FEEDBACK, parameters)
+                return [_prior(row) for row in rows if row.service_id == service_id]
 
         return self._run("snooze", read, retry=True)
 

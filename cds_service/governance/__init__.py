@@ -90,8 +90,9 @@ class Governance:
             return judged, False
         now = self.clock()
         since = now - timedelta(days=self.policy.horizon_days)
+        fingerprints = {j.fingerprint for j in judged if j.fate is Fate.SHOWN}
         try:
-            priors = self.store.prior_feedback(service_id, patient_id, since)
+            priors = self.store.prior_feedback(service_id, patient_id, fingerprints, since)
         except DatabaseError as exc:  # fail open: decision support is shown, the miss counted
             log_event(
                 logging.WARNING,

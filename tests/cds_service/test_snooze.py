@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import event
 
 from tests.cds_service.governance_support import (
+    SERVICE,
     call,
     card_of,
     governed_app,
@@ -89,3 +92,24 @@ def test_an_override_without_one_of_our_reasons_does_not_snooze(app: Flask) -> N
     override(client, card, "already-addressed", system="https://example.org/other-reasons")
 
     assert "A1b" in shown(call(client, app, record))
+
+
+def test_the_snooze_lookup_reads_the_patients_findings_and_each_cards_feedback_by_index(
+    tmp_path: Path,
+) -> None:
+    # Regression: joined on card and service, SQLite scanned all of a service's feedback for
+    # every finding of the patient (6.6 ms a call with a small ledger, growing with it).
+    store = governed_app(tmp_path).extensions["cds"].pipeline.store
+    executed: list[tuple[str, Any]] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: executed.append(a[2:4]))
+
+    store.prior_feedback(SERVICE, "p1", {"f1", "f2"}, datetime(2026, 1, 1, tzinfo=UTC))
+    [(statement, parameters)] = executed
+    with store.engine.connect() as connection:
+        plan = [
+            r[-1] for r in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        ]
+
+    [findings, feedback] = plan
+    assert findings.startswith("SEARCH ledger_finding USING INDEX ix_ledger_finding_patient ")
+    assert feedback == "SEARCH feedback USING INDEX ix_feedback_card_uuid (card_uuid=?)"
