@@ -96,8 +96,13 @@ class ServiceListing(BaseModel):
 
 @rules.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_rules(as_json: bool) -> None:
-    """Every rule with the state it ships in, the state set here, and its effective state."""
+@click.option("--ids", is_flag=True, help="Print only the ids of the rules that may run.")
+def list_rules(as_json: bool, ids: bool) -> None:
+    """Every rule with the state it ships in, the state set here, and its effective state.
+
+    `--ids` lists, one per line, every rule that may be on or in shadow (not those citing an
+    unverified source), e.g. to put them all in shadow: `rules set $(rules list --ids) shadow`.
+    """
     from cds_service.governance.states import effective_states
     from cds_service.governance.switches import SERVICE_WIDE, read_states
 
@@ -127,6 +132,9 @@ def list_rules(as_json: bool) -> None:
                 ],
             )
         )
+    if ids:
+        click.echo("\n".join(r.id for svc in services for r in svc.rules if not r.locked))
+        return
     if as_json:
         listing = {"knowledge_version": ctx.knowledge.version, "services": services}
         _echo_json(listing)
@@ -161,8 +169,8 @@ def _required_text(value: str, option: str) -> str:
     return text
 
 
-@rules.command("set", context_settings={"ignore_unknown_options": False})
-@click.argument("args", nargs=-1, metavar="RULE_ID STATE | --all STATE")
+@rules.command("set")
+@click.argument("args", nargs=-1, metavar="RULE_ID... STATE | --all STATE")
 @click.option("--all", "service_wide", is_flag=True, help="The service-wide switch: on or shadow.")
 @click.option("--reason", required=True, help="Why (kept in the audit trail). Required.")
 @click.option("--by", "by", required=True, help="Who decides (kept in the audit trail). Required.")
@@ -170,69 +178,74 @@ def _required_text(value: str, option: str) -> str:
 def set_rule(
     args: Sequence[str], service_wide: bool, reason: str, by: str, service_id: str | None
 ) -> None:
-    """Switch a rule on, to shadow or off (or, with --all, the whole service on or to shadow).
+    """Switch rules on, to shadow or off (or, with --all, the whole service on or to shadow).
 
-    The change and its reason are audited; every worker applies it within
-    CDS_RULE_STATES_TTL_SECONDS.
+    Each change is audited with its reason; every worker applies it within
+    CDS_RULE_STATES_TTL_SECONDS. Every rule named is checked before any is changed.
     """
-    from cds_service.governance.states import effective_states
-    from cds_service.governance.switches import SERVICE_WIDE, Setting, read_states, write_state
+    from cds_service.governance.switches import SERVICE_WIDE
     from hooks.knowledge.schema import RuleState
 
     reason, by = _required_text(reason, "--reason"), _required_text(by, "--by")
-    target, state = _target(args, service_wide)
+    targets, state = _targets(args, service_wide)
     ctx = _context()
     if service_wide:
-        service_id = _service(ctx, service_id)
         if state is RuleState.OFF:
             raise click.BadParameter(
                 "the service-wide switch is on or shadow; switch rules off one by one",
                 param_hint="STATE",
             )
+        changes = [(_service(ctx, service_id), SERVICE_WIDE)]
     else:
-        service_id = _rule_service(ctx, target)
-        rule = ctx.knowledge.rule(target)
-        unverified = ctx.knowledge.unverified_sources(rule)
-        if state is not RuleState.OFF and unverified:
-            click.echo(
-                f"error: {target} cites unverified source(s) {', '.join(unverified)}: it stays "
-                "off until the knowledge cites a verified source",
-                err=True,
-            )
-            sys.exit(EXIT_INVALID)
+        changes = [(_rule_service(ctx, rule_id), rule_id) for rule_id in targets]
+        for _, rule_id in changes:
+            unverified = ctx.knowledge.unverified_sources(ctx.knowledge.rule(rule_id))
+            if state is not RuleState.OFF and unverified:
+                click.echo(
+                    f"error: {rule_id} cites unverified source(s) {', '.join(unverified)}: it "
+                    "stays off until the knowledge cites a verified source; nothing changed",
+                    err=True,
+                )
+                sys.exit(EXIT_INVALID)
+    for service, target in changes:
+        click.echo(_change(ctx, service, target, state, by, reason))
+
+
+def _change(ctx: _Context, service_id: str, target: str, state: Any, by: str, reason: str) -> str:
+    """Set and audit one state; what happened, in one line."""
+    from cds_service.governance.states import effective_states
+    from cds_service.governance.switches import SERVICE_WIDE, Setting, read_states, write_state
+
     stored = dict(read_states(ctx.store).get(service_id, {}))
     before = effective_states(ctx.knowledge, service_id, stored)
     old = stored[target].state if target in stored else _shipped(ctx, target)
+    what = "service-wide switch" if target == SERVICE_WIDE else target
     if old is state:
-        click.echo(f"{target} is already {state.value}: nothing changed, nothing recorded")
-        return
+        return f"{service_id} {what} is already {state.value}: nothing changed, nothing recorded"
     stored[target] = Setting(state, datetime.now(UTC), by, reason)
     after = effective_states(ctx.knowledge, service_id, stored)
     write_state(
         ctx.store, service_id, target, state, old, by, reason, after.digest, after.snapshot()
     )
-    what = "service-wide switch" if target == SERVICE_WIDE else target
     effective = after.mode if target == SERVICE_WIDE else after.rules[target]
-    click.echo(
+    return (
         f"{service_id} {what}: {old.value} -> {state.value} (effective {effective.value}); "
         f"rule-state digest {before.digest} -> {after.digest}; every worker applies it within "
         f"{ctx.ttl:g} s"
     )
 
 
-def _target(args: Sequence[str], service_wide: bool) -> tuple[str, Any]:
-    from cds_service.governance.switches import SERVICE_WIDE
+def _targets(args: Sequence[str], service_wide: bool) -> tuple[list[str], Any]:
     from hooks.knowledge.schema import RuleState
 
-    expected = 1 if service_wide else 2
-    if len(args) != expected:
-        usage = "--all STATE" if service_wide else "RULE_ID STATE"
+    if (len(args) != 1) if service_wide else (len(args) < 2):
+        usage = "--all STATE" if service_wide else "RULE_ID... STATE"
         raise click.UsageError(f"expected {usage}, with STATE one of {', '.join(STATES)}")
     if args[-1] not in STATES:
         raise click.BadParameter(
             f"{args[-1]!r} is not one of {', '.join(STATES)}", param_hint="STATE"
         )
-    return (SERVICE_WIDE if service_wide else args[0]), RuleState(args[-1])
+    return list(dict.fromkeys(args[:-1])), RuleState(args[-1])
 
 
 def _service(ctx: _Context, service_id: str | None) -> str:

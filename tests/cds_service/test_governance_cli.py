@@ -148,3 +148,21 @@ def test_the_export_schema_is_the_record_model(monkeypatch: pytest.MonkeyPatch) 
     result = cli(monkeypatch, {}, "ledger", "schema")
 
     assert json.loads(result.stdout) == LedgerRecord.model_json_schema()
+
+
+def test_several_rules_are_switched_at_once_each_change_audited(
+    rules_app: Flask, rules_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = cli(monkeypatch, rules_config, "rules", "list", "--ids").stdout.split()
+    audit = ("--by", "Dr Lee", "--reason", "pilot")
+    refused = cli(monkeypatch, rules_config, "rules", "set", "A1", "C9", "shadow", *audit)
+    every = cli(monkeypatch, rules_config, "rules", "set", *ids, "shadow", *audit)
+
+    assert "A11" not in ids  # cites an unverified source: it may never run
+    assert "C9" not in ids
+    assert refused.exit_code == 3
+    assert "nothing changed" in refused.output
+    assert every.exit_code == 0, every.output
+    rules = {rule["id"]: rule["effective"] for rule in listing(monkeypatch, rules_config)["rules"]}
+    assert {rules[rule_id] for rule_id in ids} == {"shadow"}
+    assert len(history(monkeypatch, rules_config)) == len(ids)
