@@ -259,16 +259,16 @@ def markdown(results: list[dict[str, Any]]) -> str:
         cells = []
         for result in results:
             part = result["parts"][key]
-            p90 = f" ({part['p90_us']:,.0f})" if "p90_us" in part else ""
-            cells.append(
-                f"{part['p50_us']:,.1f}{p90}"
-                if part["p50_us"] < 10
-                else f"{part['p50_us']:,.0f}{p90}"
-            )
+            p50 = _us(part["p50_us"])
+            cells.append(f"{p50} ({_us(part['p90_us'])})" if "p90_us" in part else p50)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     shares = [f"{r['governance_per_call_us']:,.0f} ({r['share_of_call']:.1%})" for r in results]
     lines.append("| governance per call (share of the call) | " + " | ".join(shares) + " |")
     return "\n".join(lines)
+
+
+def _us(value: float) -> str:
+    return f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
 
 
 def main(argv: list[str] | None = None) -> int:
