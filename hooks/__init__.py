@@ -24,6 +24,7 @@ from hooks.findings import (
     Severity,
 )
 from hooks.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
+from hooks.knowledge.schema import RuleState
 from hooks.registry import (
     HookCall,
     Prefetch,
@@ -61,6 +62,7 @@ __all__ = [
     "RegistryError",
     "ResourceRef",
     "ResourceSet",
+    "RuleState",
     "ServiceSpec",
     "Severity",
     "Unreadable",

@@ -6,6 +6,7 @@ only counts and paths, never patient data.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -142,13 +143,13 @@ def run_report(
     """`cds-service report`: read the ledger window, write report.json and index.html."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from cds_service.workbench.ledger import read_ledger, unknown_card_feedback
+    from cds_service.workbench.ledger import read_ledger, read_withheld, unknown_card_feedback
     from cds_service.workbench.pages import render_report
     from cds_service.workbench.report import build_report
 
     try:
         result = build_report(
-            read_ledger(engine, since, until),
+            itertools.chain(read_ledger(engine, since, until), read_withheld(engine, since, until)),
             since=since,
             until=until,
             rule_titles=rule_titles,

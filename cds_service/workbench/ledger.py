@@ -1,9 +1,9 @@
-"""Reading the card ledger for reports: one record per card issued, with its feedback joined.
+"""Reading the ledger for reports: cards shown (with their feedback), and findings withheld.
 
 The read side of `cds_service.store`'s tables, streamed in batches so a year of cards never sits
-in memory. Every card in today's ledger was shown; the governance issue (12) adds shadowed and
-snoozed findings and a `ledger export` with a state per record. `LedgerRecord.state` is where
-that lands: replace `read_ledger` with a reader of that export and the report needs no change.
+in memory. `read_ledger` gives one record per card issued (state "shown"); `read_withheld`
+gives one per finding the governance layer kept off the screen (state "shadow" or "snoozed",
+from `ledger_finding`), so the report counts what each rule would have shown.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from cds_service.store import Feedback, IssuedCard
+from cds_service.store import Feedback, IssuedCard, LedgerFinding
 from cds_service.workbench.models import LedgerState
 
 BATCH = 1000
@@ -115,6 +115,43 @@ def _feedback(session: Session, uuids: Sequence[str]) -> dict[tuple[str, str], l
             )
         )
     return found
+
+
+WITHHELD = ("shadow", "snoozed")
+
+
+def read_withheld(
+    engine: Engine, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[LedgerRecord]:
+    """Findings shadowed or snoozed in [since, until), oldest first: no card, no feedback."""
+    query = select(
+        LedgerFinding.id,
+        LedgerFinding.service_id,
+        LedgerFinding.recorded_at,
+        LedgerFinding.patient_hash,
+        LedgerFinding.rule_id,
+        LedgerFinding.indicator,
+        LedgerFinding.knowledge_version,
+        LedgerFinding.state,
+    ).where(LedgerFinding.state.in_(WITHHELD))
+    if since is not None:
+        query = query.where(LedgerFinding.recorded_at >= since)
+    if until is not None:
+        query = query.where(LedgerFinding.recorded_at < until)
+    query = query.order_by(LedgerFinding.recorded_at, LedgerFinding.id)
+    with Session(engine) as session:
+        for row in session.execute(query.execution_options(yield_per=BATCH)):
+            yield LedgerRecord(
+                card_uuid="",
+                service_id=row.service_id,
+                issued_at=_utc(row.recorded_at),
+                patient_hash=row.patient_hash,
+                rule_ids=(row.rule_id,),
+                indicator=row.indicator,
+                knowledge_version=row.knowledge_version,
+                feedback=(),
+                state="shadow" if row.state == "shadow" else "snoozed",
+            )
 
 
 def unknown_card_feedback(

@@ -106,6 +106,12 @@ def build_report(
     first: datetime | None = None
     last: datetime | None = None
     for record in records:
+        if record.state != "shown":
+            # Withheld findings (shadow, snoozed): counted per rule, never as cards shown.
+            states[record.state] += 1
+            for rule_id in record.rule_ids:
+                rules.setdefault(rule_id, _Rule()).states[record.state] += 1
+            continue
         first = first or record.issued_at
         last = record.issued_at
         patient = _patient(record.patient_hash)

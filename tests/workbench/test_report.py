@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from cds_service.memory_fhir import MemoryFhir, build_request
 from cds_service.migrate import upgrade
 from cds_service.store import Feedback, IssuedCard, make_engine
 from cds_service.workbench.catalogue import load_examples, resources_of
-from cds_service.workbench.ledger import read_ledger
+from cds_service.workbench.ledger import read_ledger, read_withheld
 from cds_service.workbench.models import ReportResult
 from cds_service.workbench.report import build_report
 from tests.conftest import make_app
@@ -237,3 +238,36 @@ def test_a_real_hook_call_and_its_feedback_reach_the_report(tmp_path: Path) -> N
     assert {"A1b", "A1"} <= rules
     assert report.by_indicator == {"warning": 1}
     assert json.loads(report.model_dump_json())["format_version"] == 1
+
+
+def test_shadowed_findings_are_counted_per_rule_but_never_as_cards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.cds_service.governance_support import (
+        call as governed_call,
+    )
+    from tests.cds_service.governance_support import (
+        cli,
+        governed_app,
+        governed_config,
+        low_potassium_record,
+    )
+
+    config = governed_config(tmp_path)
+    app = governed_app(tmp_path)
+    assert cli(monkeypatch, config, "rules", "set", "B1", "A1b", "shadow",
+               "--reason", "pilot", "--by", "cmio").exit_code == 0  # fmt: skip
+    cards = governed_call(app.test_client(), app, low_potassium_record())
+
+    engine = app.extensions["cds"].pipeline.store.engine
+    records = itertools.chain(read_ledger(engine), read_withheld(engine))
+    report = build_report(records, since=None, until=None, rule_titles={})
+
+    by_rule = {rule.rule: rule for rule in report.by_rule}
+    assert report.cards == len(cards)
+    assert report.states["shadow"] >= 1
+    shadowed = [r for r in ("B1", "A1b") if r in by_rule]
+    assert shadowed
+    for rule_id in shadowed:
+        assert by_rule[rule_id].states == {"shadow": 1}
+        assert by_rule[rule_id].cards == 0
