@@ -8,21 +8,27 @@ suite's local FHIR server, and by the bench's fallback workload. Not a general F
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cds_service import bundles
+from hooks.fhirviews import time_of
 from hooks.types import JsonObject
 
-# Date elements to sort by, in order of preference, per resource type.
+# Date elements to sort by, in order of preference, per resource type (a Period gives its start).
 DATE_ELEMENTS = (
     "effectiveDateTime",
+    "effectiveInstant",
+    "effectivePeriod",
     "issued",
     "authoredOn",
     "recordedDate",
     "onsetDateTime",
     "dateAsserted",
+    "period",
 )
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 TOKEN_ELEMENTS = {
     "code": ("code", "medicationCodeableConcept"),
     "value-concept": ("valueCodeableConcept",),
@@ -147,14 +153,9 @@ def _has_token(
     return False
 
 
-def _date_of(resource: JsonObject) -> str:
-    for element in DATE_ELEMENTS:
-        value = resource.get(element)
-        if isinstance(value, str):
-            return value
-    period = resource.get("period") or resource.get("effectivePeriod") or {}
-    start = period.get("start") if isinstance(period, dict) else None
-    return start if isinstance(start, str) else ""
+def _date_of(resource: JsonObject) -> datetime:
+    """The instant a `_sort=date` orders by (undated resources sort as the earliest)."""
+    return time_of(resource, DATE_ELEMENTS) or EARLIEST
 
 
 def build_request(

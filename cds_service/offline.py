@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,9 @@ from cds_service.assembly import build_pipeline, settings_from
 from cds_service.dispatch import Pipeline
 from cds_service.errors import InvalidRequest
 from cds_service.memory_fhir import MemoryFhir, build_request
+from hooks.fhirviews import reference
+from hooks.registry import ReferenceFollow
+from hooks.types import JsonObject
 
 
 def offline_pipeline(clock: datetime, knowledge_dir: Path | None = None) -> Pipeline:
@@ -39,4 +43,30 @@ def request_from_bundle(
     subject = {"reference": f"Patient/{patients[0]}"}
     added = [r if "subject" in r else {**r, "subject": subject} for r in extra]
     fhir = MemoryFhir([*entries, *added])
-    return build_request(fhir, pipeline.templates[spec.id], patients[0], hook=spec.hook)
+    request = build_request(fhir, pipeline.templates[spec.id], patients[0], hook=spec.hook)
+    include_followed(request["prefetch"], fhir, spec.follow)
+    return request
+
+
+def include_followed(
+    prefetch: JsonObject, fhir: MemoryFhir, follow: Iterable[ReferenceFollow]
+) -> None:
+    """Add what the service would fetch by reference (a MedicationRequest's Medication).
+
+    Offline there is no fhirServer to fetch it from: it comes from the bundle itself, as an
+    `include` entry of the page that references it.
+    """
+    for rule in follow:
+        targets = {r.get("id"): r for r in fhir.by_type.get(rule.target_type, ())}
+        for value in prefetch.values():
+            if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+                continue
+            entries = value.setdefault("entry", [])
+            present = {id(e.get("resource")) for e in entries if isinstance(e, dict)}
+            for resource in bundles.unpack(value).resources:
+                ref = reference(resource.get(rule.element))
+                target = targets.get(ref.id) if ref is not None else None
+                wanted = resource.get("resourceType") == rule.resource_type
+                if wanted and target is not None and id(target) not in present:
+                    present.add(id(target))
+                    entries.append({"resource": target, "search": {"mode": "include"}})

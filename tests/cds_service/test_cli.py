@@ -167,3 +167,40 @@ def test_evaluate_answers_a_template_in_full_past_its_count(tmp_path: Path) -> N
     result = CliRunner().invoke(main, ["evaluate", str(path), "--as-of", "2021-04-01"])
 
     assert result.exit_code == 0, result.stderr
+
+
+def test_evaluate_resolves_a_medication_reference_from_the_bundle(tmp_path: Path) -> None:
+    """Offline there is no fhirServer to follow the reference to: the bundle answers it."""
+    from tests.builders import make_complaint
+
+    medication = {
+        "resourceType": "Medication",
+        "id": "med-hctz",
+        "code": {
+            "coding": [
+                {
+                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                    "code": "5487",
+                    "display": "hydrochlorothiazide",
+                }
+            ]
+        },
+    }
+    request = {
+        "resourceType": "MedicationRequest",
+        "id": "mr1",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT['id']}"},
+        "medicationReference": {"reference": "urn:uuid:med-hctz"},
+        "authoredOn": "2021-03-01",
+    }
+    complaint = {**make_complaint(), "subject": {"reference": f"Patient/{PATIENT['id']}"}}
+    entries = [{"resource": r} for r in (PATIENT, complaint, medication, request)]
+    path = write(tmp_path, "bundle.json", {"resourceType": "Bundle", "entry": entries})
+
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--as-of", "2021-04-01"])
+
+    assert result.exit_code == 0, result.output
+    [card] = json.loads(result.stdout)["cards"]
+    assert "hydrochlorothiazide" in card["summary"]
