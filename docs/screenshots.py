@@ -25,7 +25,7 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy.orm import Session
 
 from cds_service.migrate import upgrade
-from cds_service.store import Feedback, IssuedCard, make_engine
+from cds_service.store import Feedback, IssuedCard, LedgerFinding, make_engine
 from hooks.knowledge import DEFAULT_DIR
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +40,11 @@ PILOT = {  # rule ids on a card -> (cards over the pilot, indicator, chance of a
     ("B1",): (30, "warning", 0.5),
     ("C7", "M1"): (20, "info", 0.3),
     ("C12",): (4, "critical", 0.75),
+}
+WITHHELD = {  # rule id -> (findings over the pilot, indicator, state): shadowed or snoozed
+    "C13": (40, "info", "shadow"),
+    "A13": (12, "warning", "shadow"),
+    "A3": (18, "info", "snoozed"),
 }
 REASONS = [
     ("already-addressed", "Already addressed"),
@@ -80,6 +85,19 @@ def write_pilot(url: str) -> None:
                         override_system="urn:knee-spasm-cds:override-reason" if reason[0] else None,
                         outcome_at=issued + timedelta(minutes=5),
                         received_at=issued + timedelta(minutes=5),
+                    )
+                )  # fmt: skip
+        for rule, (count, indicator, state) in WITHHELD.items():
+            for _ in range(count):
+                session.add(
+                    LedgerFinding(
+                        recorded_at=START + timedelta(days=rng.uniform(0, 56)),
+                        service_id="knee-spasm-review", hook_instance=str(uuid.uuid4()),
+                        patient_hash=hashlib.sha256(str(rng.randrange(400)).encode()).hexdigest(),
+                        rule_id=rule, rule_version="1.0.0", family="medications",
+                        indicator=indicator, status="conclusive", state=state,
+                        fingerprint=uuid.uuid4().hex, knowledge_version="2.0.1",
+                        rule_state_digest="0" * 16,
                     )
                 )  # fmt: skip
     engine.dispose()

@@ -142,11 +142,11 @@ def render_report(result: ReportResult) -> str:
         shown = result.by_rule[:MAX_CHART_ROWS]
         states = sorted({s for rule in shown for s in rule.states}, key=list(STATE_COLOURS).index)
         found["rules"] = charts.stacked_hbar(
-            "Cards per rule",
+            "Findings per rule, by state",
             [rule.rule for rule in shown],
             {s: [rule.states.get(s, 0) for rule in shown] for s in states},
             colours=STATE_COLOURS,
-            xlabel="cards",
+            xlabel="findings (a shown finding: a card)",
         )
         found["indicators"] = charts.hbar(
             "Indicator mix",
