@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from hooks.knowledge.schema import (
 )
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "knowledge"
+CHANGELOG = "CHANGELOG.md"
 M = TypeVar("M", bound=BaseModel)
 _CACHE: OrderedDict[tuple[object, ...], KnowledgeBase] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
@@ -140,6 +142,32 @@ def _signature(directory: Path) -> tuple[object, ...]:
     return (str(directory.resolve()), *stats)
 
 
+RELEASE_HEADING = re.compile(r"^## (\d+\.\d+\.\d+) \(content ([0-9a-f]{16})\)$", re.M)
+
+
+def released_digest(directory: Path, version: str) -> str | None:
+    """The content digest CHANGELOG.md records for a released version, if it records one."""
+    try:
+        text = (directory / CHANGELOG).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return next((d for v, d in RELEASE_HEADING.findall(text) if v == version), None)
+
+
+def effective_version(directory: Path, released: str) -> str:
+    """The version cards and the ledger carry: the release's, or `<release>+dev.<digest>`.
+
+    The manifest's version if the content is what that release recorded in CHANGELOG.md; else
+    a SemVer build suffix naming content not yet released. So adding or changing a rule touches
+    only its data, code and tests: the change is never mistaken for the release it started
+    from, and a release (a new manifest version with its CHANGELOG heading) names it for good.
+    """
+    digest = content_digest(directory)
+    if released_digest(directory, released) == digest[:16]:
+        return released
+    return f"{released}+dev.{digest[:8]}"
+
+
 def _load(directory: Path) -> KnowledgeBase:
     manifest = _read_model(directory / "manifest.yaml", Manifest)
     files = _read_files(directory, manifest)
@@ -149,7 +177,7 @@ def _load(directory: Path) -> KnowledgeBase:
     conditions = _get(files, "conditions.yaml", ConditionsFile)
     rules = _get(files, "rules.yaml", RulesFile)
     knowledge = KnowledgeBase(
-        version=manifest.knowledge_version,
+        version=effective_version(directory, manifest.knowledge_version),
         systems=manifest.systems,
         sources=_get(files, "sources.yaml", SourcesFile).sources,
         triggers=triggers,
