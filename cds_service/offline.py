@@ -12,7 +12,6 @@ from cds_service.assembly import build_pipeline, settings_from
 from cds_service.dispatch import Pipeline
 from cds_service.errors import InvalidRequest
 from cds_service.memory_fhir import MemoryFhir, build_request
-from hooks.fhirviews import reference
 from hooks.registry import ReferenceFollow
 from hooks.types import JsonObject
 
@@ -53,8 +52,9 @@ def include_followed(
 ) -> None:
     """Add what the service would fetch by reference (a MedicationRequest's Medication).
 
-    Offline there is no fhirServer to fetch it from: it comes from the bundle itself, as an
-    `include` entry of the page that references it.
+    Offline there is no fhirServer to fetch it from: it comes from the bundle itself (whose
+    `urn:uuid:` references MemoryFhir has made `Type/id`), as an `include` entry of the page
+    that references it.
     """
     for rule in follow:
         targets = {r.get("id"): r for r in fhir.by_type.get(rule.target_type, ())}
@@ -62,11 +62,10 @@ def include_followed(
             if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
                 continue
             entries = value.setdefault("entry", [])
-            present = {id(e.get("resource")) for e in entries if isinstance(e, dict)}
-            for resource in bundles.unpack(value).resources:
-                ref = reference(resource.get(rule.element))
-                target = targets.get(ref.id) if ref is not None else None
-                wanted = resource.get("resourceType") == rule.resource_type
-                if wanted and target is not None and id(target) not in present:
-                    present.add(id(target))
+            included = {id(e.get("resource")) for e in entries if isinstance(e, dict)}
+            for text in rule.references(bundles.unpack(value).resources):
+                kind, _, rid = text.partition("/")
+                target = targets.get(rid) if kind == rule.target_type else None
+                if target is not None and id(target) not in included:
+                    included.add(id(target))
                     entries.append({"resource": target, "search": {"mode": "include"}})

@@ -283,19 +283,13 @@ def _follow_references(
     present = {
         f"{r.get('resourceType')}/{r.get('id')}" for v in values.values() for r in v.resources
     }
-    wanted: set[str] = set()
-    for follow in follows:
-        for value in values.values():
-            for resource in value.resources:
-                if resource.get("resourceType") != follow.resource_type:
-                    continue
-                ref = (resource.get(follow.element) or {}).get("reference")
-                if (
-                    isinstance(ref, str)
-                    and _is_relative(ref, follow.target_type)
-                    and ref not in present
-                ):
-                    wanted.add(ref)
+    wanted = {
+        ref
+        for follow in follows
+        for value in values.values()
+        for ref in follow.references(value.resources)
+        if _is_relative(ref, follow.target_type) and ref not in present
+    }
     if not wanted or time.monotonic() >= deadline:
         return
     results = _fetch(target, {ref: ref for ref in sorted(wanted)}, settings, deadline, transport)

@@ -17,6 +17,7 @@ from hooks.findings import Assessment
 from hooks.knowledge import KnowledgeBase
 from hooks.knowledge.checks import Implementation, check_catalogue
 from hooks.knowledge.schema import RuleState
+from hooks.types import JsonObject
 
 C = TypeVar("C", bound=HookContext)
 TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -53,6 +54,19 @@ class ReferenceFollow:
     resource_type: str
     element: str
     target_type: str
+
+    def references(self, resources: Iterable[JsonObject]) -> Iterator[str]:
+        """The reference texts this element holds in `resources`, as written.
+
+        Client data: an element or reference of the wrong JSON type is passed over.
+        """
+        for resource in resources:
+            if resource.get("resourceType") != self.resource_type:
+                continue
+            value = resource.get(self.element)
+            text = value.get("reference") if isinstance(value, dict) else None
+            if isinstance(text, str):
+                yield text
 
 
 @dataclass(frozen=True, slots=True)

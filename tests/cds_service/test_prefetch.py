@@ -14,7 +14,7 @@ from cds_service.migrate import upgrade
 from cds_service.prefetch import render
 from hooks.fhirdata import KeyStatus
 from hooks.findings import Assessment
-from hooks.registry import HookCall, Prefetch, cds_service
+from hooks.registry import HookCall, Prefetch, ReferenceFollow, cds_service
 from tests.conftest import base_config
 from tests.fhir_server import LocalFhirServer
 
@@ -296,3 +296,54 @@ def test_tokens_are_substituted_and_encoded(
     template: str, tokens: dict[str, str], expected: str | None
 ) -> None:
     assert render(template, tokens) == expected
+
+
+@cds_service(
+    id="follow-probe",
+    hook="patient-view",
+    title="Follow probe",
+    description="Records what it was given, with references followed.",
+    prefetch={"meds": Prefetch("MedicationRequest?patient={{context.patientId}}")},
+    follow=(ReferenceFollow("MedicationRequest", "medicationReference", "Medication"),),
+)
+def follow_probe(call: HookCall[Any]) -> Assessment:
+    SEEN["call"] = call
+    return Assessment()
+
+
+def _med_request(rid: str, reference: object) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationReference": reference,
+    }
+
+
+def test_referenced_medications_are_fetched_and_malformed_references_skipped(
+    tmp_path: Path,
+) -> None:
+    medication = {"resourceType": "Medication", "id": "m1"}
+    sent = [
+        _med_request("r1", {"reference": "Medication/m1"}),
+        _med_request("r2", "Medication/m1"),  # client data: any JSON type
+        _med_request("r3", {"reference": ["Medication/m1"]}),
+        _med_request("r4", {"reference": "https://elsewhere.example/Medication/m9"}),
+    ]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in sent],
+    }
+    with LocalFhirServer([PATIENT, medication]) as server:
+        allow = {"FHIR_ALLOWLIST": [server.base_url], "FHIR_ALLOW_LOOPBACK_HTTP": True}
+        app = create_app(base_config(tmp_path, **allow), services=[follow_probe])
+        upgrade(app.extensions["cds"].pipeline.store.engine)
+        body = request(server, prefetch={"meds": bundle})
+        response = app.test_client().post("/cds-services/follow-probe", json=body)
+
+    assert response.status_code == 200
+    assert [s.path for s in server.seen] == ["/fhir/Medication/m1"]  # never another server
+    assert [r["id"] for r in SEEN["call"].data.raw("Medication")] == ["m1"]
