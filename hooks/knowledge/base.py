@@ -120,7 +120,8 @@ class KnowledgeBase:
             if entry.usable
         ]
         status = self.conditions.pregnancy.status_loinc
-        if status.usable and any("pregnancy" in r.inputs.conditions for r in rules):
+        group = self.conditions.pregnancy.group
+        if status.usable and any(group in r.inputs.conditions for r in rules):
             codes.append(status.code)
         return tuple(codes)
 

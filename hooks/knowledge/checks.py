@@ -149,6 +149,18 @@ def check_policies(kb: KnowledgeBase) -> None:
                 _fail(f"labs.yaml: repletion/escalation: unknown {what} {name!r}")
 
 
+def check_groups_named(kb: KnowledgeBase) -> None:
+    """The condition groups that pregnancy and the complaint's twitch reading name exist."""
+    named = (
+        ("conditions.yaml: pregnancy.group", (kb.conditions.pregnancy.group,)),
+        ("triggers.yaml: complaint.twitch_groups", kb.triggers.complaint.twitch_groups),
+    )
+    for where, keys in named:
+        for key in keys:
+            if key not in kb.conditions.groups:
+                _fail(f"{where}: unknown condition group {key!r}")
+
+
 def check_drugs(kb: KnowledgeBase) -> None:
     """Classes, routes and depleted analytes that drugs name all exist."""
     drugs = kb.drugs
@@ -306,6 +318,7 @@ def check_knowledge(kb: KnowledgeBase) -> None:
     check_sources_and_flags(kb)
     check_units(kb)
     check_policies(kb)
+    check_groups_named(kb)
     check_drugs(kb)
     check_cards(kb)
     check_rules(kb)

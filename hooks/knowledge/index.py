@@ -70,6 +70,7 @@ class DrugIndex:
     any_name: re.Pattern[str] | None
     routes: tuple[tuple[str, re.Pattern[str]], ...]
     ingredient_classes: Mapping[str, frozenset[str]]
+    keep_past: frozenset[str]  # classes whose stopped records still count (statin timing)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ def _drug_index(drugs: DrugsFile) -> DrugIndex:
         ingredient_classes={
             key: frozenset(ingredient.classes) for key, ingredient in drugs.ingredients.items()
         },
+        keep_past=frozenset(key for key, cls in drugs.classes.items() if cls.keep_past),
     )
 
 

@@ -105,6 +105,7 @@ class ComplaintCodes(Frozen):
     limb_snomed: tuple[CodeEntry, ...] = ()
     limb_icd10cm_prefixes: tuple[CodeEntry, ...] = ()
     limb_keywords: tuple[Text, ...] = ()
+    twitch_groups: tuple[Key, ...] = ()
     non_limb_sites: tuple[Text, ...] = ()
     lookups: tuple[Lookup, ...] = ()
     text_keywords: tuple[Text, ...]
@@ -398,8 +399,9 @@ class ConditionGroup(Frozen):
 
 
 class PregnancyDef(Frozen):
-    """How pregnancy and its gestation are read (codes in the `pregnancy` group)."""
+    """How pregnancy and its gestation are read (codes in the condition group `group`)."""
 
+    group: Key
     status_loinc: CodeEntry
     pregnant_answers: tuple[Text, ...]
     not_pregnant_answers: tuple[Text, ...]
@@ -408,11 +410,19 @@ class PregnancyDef(Frozen):
     sources: tuple[Key, ...]
 
 
+class Laterality(Frozen):
+    """Body-site laterality qualifier codes."""
+
+    left: CodeEntry
+    right: CodeEntry
+
+
 class ConditionsFile(Versioned):
     """`conditions.yaml`."""
 
     groups: dict[Key, ConditionGroup]
     pregnancy: PregnancyDef
+    laterality: Laterality
 
 
 # --- rules.yaml --------------------------------------------------------------------------------

@@ -53,6 +53,21 @@ def _rule(data: dict[str, Any], rule_id: str) -> dict[str, Any]:
 
 CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
+        "conditions.yaml",
+        lambda d: d["pregnancy"].update(group="pregnant"),
+        r"conditions\.yaml: pregnancy\.group: unknown condition group 'pregnant'",
+    ),
+    (
+        "triggers.yaml",
+        lambda d: d["complaint"].update(twitch_groups=["twitching"]),
+        r"triggers\.yaml: complaint\.twitch_groups: unknown condition group 'twitching'",
+    ),
+    (
+        "conditions.yaml",
+        lambda d: d["laterality"]["left"].update(flag="M", match=True),
+        r"conditions\.yaml: .*laterality\.left\.match: a M entry cannot be enabled",
+    ),
+    (
         "drugs.yaml",
         lambda d: d["ingredients"]["furosemide"]["rxnorm"][0].update(flag="X"),
         r"drugs\.yaml: ingredients\.furosemide\.rxnorm\.0\.flag",

@@ -47,7 +47,8 @@ def test_the_newest_release_is_the_manifest_version_and_unreleased_content_is_na
         assert load_knowledge().version == release
     else:
         assert load_knowledge().version == f"{release}+dev.{content[:8]}"
-        assert UNRELEASED in text.split(f"## {release}", 1)[0], (
+        before_release = text.split(f"\n## {release}", 1)[0]
+        assert re.search(rf"^{UNRELEASED}\n\n\S", before_release, re.M), (
             "knowledge content changed since the release: say what and why under "
             f"'{UNRELEASED}' at the top of knowledge/CHANGELOG.md; a release bumps "
             f"knowledge_version and records '## <new version> (content {content[:16]})'"

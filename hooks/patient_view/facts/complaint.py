@@ -53,7 +53,6 @@ SYMPTOM_FIELDS = (
     "effectivePeriod",
     "issued",
 )
-FASCICULATION_GROUP = "fasciculation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +162,8 @@ def _signal(
     if not complaint and not knee:
         return None
     stated = [c for c in codes if _coded((c,), kb)[1]]
-    only = bool(stated) and all(FASCICULATION_GROUP in _groups(c, kb) for c in stated)
+    twitch = set(kb.triggers.complaint.twitch_groups)
+    only = bool(stated) and all(twitch & _groups(c, kb) for c in stated)
     return ComplaintSignal(ref, label, when, codes, complaint, knee, only)
 
 

@@ -237,7 +237,7 @@ def _use(
     drug = Concept(tuple(c for part in parts for c in part.codings))
     words = normalise_text(" ".join(part.all_text for part in parts))
     match = match_concept(drug.codings, words, kb)
-    if match is None or (not current and not match.classes & _keep_past(kb)):
+    if match is None or (not current and not match.classes & kb.index.drugs.keep_past):
         return None
     start, last_seen = _dates(raw, kind)
     local_prefixes = kb.index.drugs.atc_local
@@ -255,10 +255,6 @@ def _use(
             c.system == kb.systems.atc and c.code.startswith(local_prefixes) for c in drug.codings
         ),
     )
-
-
-def _keep_past(kb: KnowledgeBase) -> frozenset[str]:
-    return frozenset(key for key, cls in kb.drugs.classes.items() if cls.keep_past)
 
 
 def _malformed(raw: JsonObject) -> bool:

@@ -60,7 +60,7 @@ def _from_conditions(
 ) -> list[PregnancySignal]:
     spec = kb.conditions.pregnancy
     signals = []
-    for record in conditions.active_in("pregnancy"):
+    for record in conditions.active_in(spec.group):
         if record.recorded is None or not within(record.recorded, as_of, spec.current_within_days):
             continue
         coded = [

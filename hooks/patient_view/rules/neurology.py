@@ -22,8 +22,6 @@ from hooks.patient_view.rules.context import RuleContext, RuleImpl
 from hooks.patient_view.rules.evidence import condition_evidence, incomplete, usable_within
 from hooks.patient_view.rules.exposure import drug_evidence, drug_names, exposures
 
-LEFT, RIGHT = "7771000", "24028007"  # SNOMED laterality qualifiers (reference [SCT-CONF])
-
 
 class DiagnosisParams(RuleParams):
     """A rule about the active diagnoses of one condition group."""
@@ -323,7 +321,9 @@ def _laterality(ctx: RuleContext, record: ConditionRecord) -> set[str]:
     codes = {c.code for c in record.body_site_codes}
     words = set(record.body_site_words.split())
     sides = set()
-    for side, code in (("left", LEFT), ("right", RIGHT)):
+    laterality = ctx.kb.conditions.laterality
+    for side, entry in (("left", laterality.left), ("right", laterality.right)):
+        code = entry.code if entry.usable else None
         if code in codes or ctx.say(f"laterality_{side}") in words:
             sides.add(side)
     return sides
