@@ -55,23 +55,34 @@ FILE_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def _read_model(path: Path, model: type[M]) -> M:
-    data = _load_yaml(path)
+def _validate(name: str, data: object, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(root)"
-        raise KnowledgeError(f"{path.name}: {field}: {first['msg']}") from exc
+        raise KnowledgeError(f"{name}: {field}: {first['msg']}") from exc
 
 
-def _read_files(directory: Path, manifest: Manifest) -> dict[str, BaseModel]:
-    listed = set(manifest.files)
-    if listed != set(FILE_MODELS):
-        missing = sorted(set(FILE_MODELS) - listed)
-        unknown = sorted(listed - set(FILE_MODELS))
-        raise KnowledgeError(f"manifest.yaml: files: missing {missing}, unknown {unknown}")
-    return {name: _read_model(directory / name, FILE_MODELS[name]) for name in manifest.files}
+def _raw_files(directory: Path) -> dict[str, object]:
+    """The manifest and every file it lists, parsed once (YAML, not yet validated)."""
+    manifest = _load_yaml(directory / "manifest.yaml")
+    if not isinstance(manifest, dict):
+        raise KnowledgeError("manifest.yaml: (root): not a mapping")
+    listed = manifest.get("files")
+    names = [n for n in listed if isinstance(n, str)] if isinstance(listed, list) else []
+    return {"manifest.yaml": manifest, **{name: _load_yaml(directory / name) for name in names}}
+
+
+def _digest_of(raw: Mapping[str, object]) -> str:
+    digest = hashlib.sha256()
+    for name, data in raw.items():
+        if name == "manifest.yaml" and isinstance(data, dict):
+            data = {key: value for key, value in data.items() if key != "knowledge_version"}
+        digest.update(name.encode() + b"\0")
+        digest.update(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def content_digest(directory: Path = DEFAULT_DIR) -> str:
@@ -81,18 +92,7 @@ def content_digest(directory: Path = DEFAULT_DIR) -> str:
     `knowledge_version` is left out, so the digest names the content a version stands for
     (knowledge/CHANGELOG.md records it in the version's heading).
     """
-    manifest = _load_yaml(directory / "manifest.yaml")
-    if not isinstance(manifest, dict):
-        raise KnowledgeError("manifest.yaml: (root): not a mapping")
-    digest = hashlib.sha256()
-    content = {key: value for key, value in manifest.items() if key != "knowledge_version"}
-    parts: list[tuple[str, object]] = [("manifest.yaml", content)]
-    parts += [(name, _load_yaml(directory / name)) for name in manifest.get("files", ())]
-    for name, data in parts:
-        digest.update(name.encode() + b"\0")
-        digest.update(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
+    return _digest_of(_raw_files(directory))
 
 
 def _load_yaml(path: Path) -> object:
@@ -154,7 +154,7 @@ def released_digest(directory: Path, version: str) -> str | None:
     return next((d for v, d in RELEASE_HEADING.findall(text) if v == version), None)
 
 
-def effective_version(directory: Path, released: str) -> str:
+def effective_version(directory: Path, released: str, digest: str) -> str:
     """The version cards and the ledger carry: the release's, or `<release>+dev.<digest>`.
 
     The manifest's version if the content is what that release recorded in CHANGELOG.md; else
@@ -162,22 +162,28 @@ def effective_version(directory: Path, released: str) -> str:
     only its data, code and tests: the change is never mistaken for the release it started
     from, and a release (a new manifest version with its CHANGELOG heading) names it for good.
     """
-    digest = content_digest(directory)
     if released_digest(directory, released) == digest[:16]:
         return released
     return f"{released}+dev.{digest[:8]}"
 
 
 def _load(directory: Path) -> KnowledgeBase:
-    manifest = _read_model(directory / "manifest.yaml", Manifest)
-    files = _read_files(directory, manifest)
+    """Each file is read and parsed once: the same data is validated and digested."""
+    raw = _raw_files(directory)
+    manifest = _validate("manifest.yaml", raw["manifest.yaml"], Manifest)
+    listed = set(manifest.files)
+    if listed != set(FILE_MODELS):
+        missing = sorted(set(FILE_MODELS) - listed)
+        unknown = sorted(listed - set(FILE_MODELS))
+        raise KnowledgeError(f"manifest.yaml: files: missing {missing}, unknown {unknown}")
+    files = {name: _validate(name, raw[name], FILE_MODELS[name]) for name in manifest.files}
     triggers = _get(files, "triggers.yaml", TriggersFile)
     drugs = _get(files, "drugs.yaml", DrugsFile)
     labs = _get(files, "labs.yaml", LabsFile)
     conditions = _get(files, "conditions.yaml", ConditionsFile)
     rules = _get(files, "rules.yaml", RulesFile)
     knowledge = KnowledgeBase(
-        version=effective_version(directory, manifest.knowledge_version),
+        version=effective_version(directory, manifest.knowledge_version, _digest_of(raw)),
         systems=manifest.systems,
         sources=_get(files, "sources.yaml", SourcesFile).sources,
         triggers=triggers,
