@@ -23,7 +23,7 @@ from cds_service.migrate import head_revision
 from cds_service.settings import ConfigError, Settings, load_settings
 from cds_service.store import Store, default_database_url, make_engine
 from hooks.findings import Assessment
-from hooks.knowledge import KnowledgeError, load_knowledge
+from hooks.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from hooks.registry import Registry, RegistryError, ServiceSpec
 from hooks.services import SERVICES
 
@@ -61,6 +61,14 @@ def clock_of(settings: Settings) -> Callable[[], datetime]:
     return lambda: fixed
 
 
+def knowledge_of(settings: Settings) -> KnowledgeBase:
+    """The configured knowledge set; a bad one is a ConfigError naming file and field."""
+    try:
+        return load_knowledge(settings.KNOWLEDGE_DIR)
+    except KnowledgeError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
 def build_pipeline(
     settings: Settings,
     *,
@@ -68,8 +76,8 @@ def build_pipeline(
     store: Store | None = None,
 ) -> Pipeline:
     """Knowledge, registry, card renderer and clock from settings; a bad set is a ConfigError."""
+    knowledge = knowledge_of(settings)
     try:
-        knowledge = load_knowledge(settings.KNOWLEDGE_DIR)
         registry = Registry(services, knowledge)
     except (KnowledgeError, RegistryError) as exc:
         raise ConfigError(str(exc)) from exc

@@ -7,7 +7,6 @@ when a workbench command runs.
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -161,15 +160,9 @@ def report(out: Path, since: str | None, until: str | None, database: str | None
 
 def _rule_titles() -> dict[str, tuple[str, str]]:
     """Rule id -> (title, family) of the configured knowledge, to label the report."""
-    from cds_service.assembly import read_environment
-    from cds_service.settings import ConfigError, load_settings
-    from hooks.knowledge import KnowledgeError, load_knowledge
+    from cds_service.assembly import knowledge_of, settings_from
 
-    settings = load_settings(read_environment(os.environ))
-    try:
-        knowledge = load_knowledge(settings.KNOWLEDGE_DIR)
-    except KnowledgeError as exc:
-        raise ConfigError(str(exc)) from exc
+    knowledge = knowledge_of(settings_from())
     return {rule.id: (rule.title, rule.family.value) for rule in knowledge.rules}
 
 
