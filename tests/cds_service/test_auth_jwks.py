@@ -10,7 +10,14 @@ import pytest
 from flask import Flask
 from jwt.algorithms import ECAlgorithm
 
-from cds_service.jwks import VerificationKey, cache_seconds, key_url_allowed, parse_jwks
+from cds_service.jwks import (
+    JwksFetchError,
+    VerificationKey,
+    cache_seconds,
+    fetch_jwks,
+    key_url_allowed,
+    parse_jwks,
+)
 from tests.cds_service.auth_support import (
     JwksServer,
     SigningKey,
@@ -316,3 +323,23 @@ def test_a_jwks_server_sending_its_headers_slowly_is_cut_off_at_the_deadline(
     assert elapsed < 2.0
     assert request_reasons(caplog) == ["jwks-unavailable"]
     assert '"reason":"timeout"' in log_lines(caplog)
+
+
+@pytest.mark.parametrize(
+    ("path", "status_code", "reason"),
+    [
+        ("/nowhere.json", 200, "http-4xx"),
+        ("/moved.json", 200, "http-3xx"),
+        ("/jwks.json", 503, "http-503"),
+    ],
+)
+def test_a_failed_jwks_fetch_names_a_bounded_status_category(
+    server: JwksServer, path: str, status_code: int, reason: str
+) -> None:
+    """The reason becomes a log field: the remote server's status, in the same bounded
+    categories as a FHIR server's (never an arbitrary number it chose to send)."""
+    server.redirects["/moved.json"] = "/jwks.json"
+    server.status = status_code
+    with pytest.raises(JwksFetchError) as caught:
+        fetch_jwks(server.url(path), timeout=2, max_bytes=65536)
+    assert caught.value.reason == reason
