@@ -41,14 +41,6 @@ class Concept:
     codings: tuple[Coding, ...] = ()
     text: str = ""
 
-    def codes(self, system: str) -> tuple[str, ...]:
-        """The codes from one system."""
-        return tuple(c.code for c in self.codings if c.system == system)
-
-    def has_system(self, *systems: str) -> bool:
-        """Whether any coding is from one of the systems."""
-        return any(c.system in systems for c in self.codings)
-
     @property
     def all_text(self) -> str:
         """Text and displays, for word matching (normalise it with the knowledge's rules)."""
@@ -123,8 +115,8 @@ def concept(value: object) -> Concept:
 def codes(value: object, system: str) -> list[str]:
     """The codes from one system in a CodeableConcept (or list of them).
 
-    The same reading as `concept(value).codes(system)`, without building views: readers use it
-    to pick resources out of whole records, where it runs once per resource.
+    It reads codings as `concept` does, without building views: readers use it to pick
+    resources out of whole records, where it runs once per resource.
     """
     found: list[str] = []
     for item in value if type(value) is list else (value,):

@@ -11,6 +11,7 @@ from hooks.fhirviews import (
     EMPTY,
     OBSERVATION_TIMES,
     Coding,
+    codes,
     concept,
     concepts,
     instant,
@@ -45,7 +46,7 @@ def test_a_concept_keeps_only_codings_with_a_system_and_a_code() -> None:
     read = concept(value)
     assert read.codings == (Coding(SNOMED, "55300003", "Cramp"),)
     assert (read.label, read.all_text) == ("Leg cramp", "Leg cramp Cramp")
-    assert read.codes(SNOMED) == ("55300003",)
+    assert codes(value, SNOMED) == ["55300003"]
 
 
 def test_a_list_of_concepts_is_merged_or_kept_apart() -> None:
