@@ -7,8 +7,8 @@ what cannot be read is left out, never raised on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from hooks.fhirviews import objects
 from hooks.types import JsonObject
 
 
@@ -32,8 +32,8 @@ def unpack(value: JsonObject) -> Page:
         return Page((value,))
     resources: list[JsonObject] = []
     matches = 0
-    for entry in _array(value.get("entry")):
-        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+    for entry in objects(value.get("entry")):
+        if not isinstance(entry.get("resource"), dict):
             continue
         search = entry.get("search")
         mode = search.get("mode") if isinstance(search, dict) else None
@@ -42,11 +42,7 @@ def unpack(value: JsonObject) -> Page:
         resources.append(entry["resource"])
         matches += mode in (None, "match")
     next_url = next(
-        (
-            link.get("url")
-            for link in _array(value.get("link"))
-            if isinstance(link, dict) and link.get("relation") == "next"
-        ),
+        (link.get("url") for link in objects(value.get("link")) if link.get("relation") == "next"),
         None,
     )
     # A searchset's `total` counts every match; with no next link, more matches than entries
@@ -54,7 +50,3 @@ def unpack(value: JsonObject) -> Page:
     total = value.get("total")
     short = type(total) is int and total > matches
     return Page(tuple(resources), next_url if isinstance(next_url, str) else None, short)
-
-
-def _array(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []

@@ -81,6 +81,11 @@ class Quantity:
         return self.unit or self.code or ""
 
 
+def objects(value: object) -> list[JsonObject]:
+    """The JSON objects of a repeating element (a list); anything else holds none."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -257,6 +262,7 @@ __all__ = [
     "concepts",
     "instant",
     "malformed_concept",
+    "objects",
     "quantity",
     "ref_of",
     "reference",

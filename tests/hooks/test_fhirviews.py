@@ -16,6 +16,7 @@ from hooks.fhirviews import (
     concepts,
     instant,
     malformed_concept,
+    objects,
     quantity,
     ref_of,
     reference,
@@ -122,3 +123,11 @@ def test_a_reference_names_type_and_id(value: Any, expected: ResourceRef | None)
 
 def test_a_resource_without_a_usable_id_is_named_with_a_question_mark() -> None:
     assert ref_of({"resourceType": "Observation", "id": 5}) == ResourceRef("Observation", "?")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [([{"a": 1}, 2, "x", [3], {"b": 2}], [{"a": 1}, {"b": 2}]), ({"a": 1}, []), (None, [])],
+)
+def test_objects_keeps_only_the_json_objects_of_a_list(value: Any, expected: Any) -> None:
+    assert objects(value) == expected

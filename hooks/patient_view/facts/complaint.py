@@ -22,6 +22,7 @@ from hooks.fhirviews import (
     concept,
     concepts,
     instant,
+    objects,
     ref_of,
     reference,
     status,
@@ -254,14 +255,10 @@ def _referenced(data: ResourceSet, kb: KnowledgeBase, as_of: datetime) -> set[st
     for raw in _encounters(data, kb):
         if not within(_period(raw), as_of, window):
             continue
-        reasons = raw.get("reasonReference")
-        diagnoses = raw.get("diagnosis")
-        named = [*(reasons if isinstance(reasons, list) else ())]
-        named += (
-            [d.get("condition") for d in diagnoses or () if isinstance(d, dict)]
-            if isinstance(diagnoses, list)
-            else []
-        )
+        named = [
+            *objects(raw.get("reasonReference")),
+            *(d.get("condition") for d in objects(raw.get("diagnosis"))),
+        ]
         ids.update(ref.id for item in named if (ref := reference(item)) is not None)
     return ids
 

@@ -19,6 +19,7 @@ from hooks.fhirviews import (
     concept,
     concepts,
     malformed_concept,
+    objects,
     quantity,
     ref_of,
     status,
@@ -183,10 +184,7 @@ def _age_fits(age: object, min_age: int | None) -> bool:
 def _range(
     raw: JsonObject, unit: str | None, analyte: Analyte, kb: KnowledgeBase, min_age: int | None
 ) -> tuple[Measure | None, Measure | None]:
-    ranges = raw.get("referenceRange")
-    for entry in ranges if isinstance(ranges, list) else ():
-        if not isinstance(entry, dict):
-            continue
+    for entry in objects(raw.get("referenceRange")):
         kind = concept(entry.get("type"))
         if "type" in entry and "normal" not in {c.code for c in kind.codings}:
             continue

@@ -20,6 +20,7 @@ from hooks.fhirviews import (
     concept,
     instant,
     malformed_concept,
+    objects,
     ref_of,
     reference,
     status,
@@ -160,16 +161,12 @@ def route_of(texts: Iterable[str], kb: KnowledgeBase) -> str | None:
     return None
 
 
-def _list(value: object) -> list[JsonObject]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
 def _medication(raw: JsonObject, media: Mapping[str, JsonObject]) -> JsonObject | None:
     """The Medication a record references: contained (`#id`) or by id in the prefetch."""
     value = raw.get("medicationReference")
     text = value.get("reference") if isinstance(value, dict) else None
     if isinstance(text, str) and text.startswith("#"):
-        for contained in _list(raw.get("contained")):
+        for contained in objects(raw.get("contained")):
             if contained.get("resourceType") == "Medication" and contained.get("id") == text[1:]:
                 return contained
         return None
@@ -184,14 +181,14 @@ def _concepts(raw: JsonObject, media: Mapping[str, JsonObject]) -> tuple[Concept
     medication = _medication(raw, media)
     if medication is None:
         return ()
-    items = [concept(i.get("itemCodeableConcept")) for i in _list(medication.get("ingredient"))]
+    items = [concept(i.get("itemCodeableConcept")) for i in objects(medication.get("ingredient"))]
     return (concept(medication.get("code")), *items)
 
 
 def _route_texts(
     raw: JsonObject, medication: JsonObject | None, drug: Concept, words: str, kb: KnowledgeBase
 ) -> list[str]:
-    dosages = _list(raw.get("dosageInstruction") or raw.get("dosage"))
+    dosages = objects(raw.get("dosageInstruction") or raw.get("dosage"))
     texts = [normalise_text(concept(d.get("route")).all_text) for d in dosages]
     texts += [normalise_text(d["text"]) for d in dosages if isinstance(d.get("text"), str)]
     if medication is not None:
