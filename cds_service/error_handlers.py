@@ -20,10 +20,9 @@ from cds_service.errors import (
     Unauthorized,
     from_http_status,
 )
+from cds_service.headers import ALLOWED_METHODS
 from cds_service.logs import log_event
 from cds_service.runtime import NOTHING, Report, ServiceResponse, denied, json_response
-
-ALLOWED_METHODS = "GET, POST, OPTIONS"
 
 
 def outcome_response(exc: CdsError, report: Report = NOTHING) -> ServiceResponse:

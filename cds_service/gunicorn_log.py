@@ -19,9 +19,8 @@ from typing import Any
 import orjson
 from gunicorn import glogging
 
-from cds_service.logs import safe_fields
+from cds_service.logs import UNMATCHED, method_label, safe_fields
 
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 ROUTE_KEY = "cds.route"  # set by the app: the matched route's template
 SERVICE_KEY = "cds.service"  # set by the app: a hosted service id, or "unknown"
 
@@ -78,8 +77,8 @@ def access_fields(resp: Any, environ: dict[str, Any], request_time: Any) -> dict
     method = environ.get("REQUEST_METHOD")
     headers = {name.lower(): value for name, value in getattr(resp, "headers", ())}
     fields: dict[str, Any] = {
-        "method": method if method in METHODS else "other",
-        "route": environ.get(ROUTE_KEY, "unmatched"),
+        "method": method_label(method),
+        "route": environ.get(ROUTE_KEY, UNMATCHED),
         "status": getattr(resp, "status_code", None),
         "bytes": getattr(resp, "sent", None),
         "latency_ms": round(request_time.total_seconds() * 1000, 2),

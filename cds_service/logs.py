@@ -74,6 +74,15 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"  # the route label of a path no route matched
+
+
+def method_label(method: str | None) -> str:
+    """An HTTP method as logs and metrics may carry it: a known one, else "other"."""
+    return method if method in METHODS else "other"
+
+
 def safe_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Only allowlisted fields; the names of any others are listed, never their values."""
     safe = {key: value for key, value in fields.items() if key in ALLOWED_FIELDS}

@@ -12,22 +12,21 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
 
 from cds_service.dispatch import Outcome
-from cds_service.logs import log_event
-from cds_service.runtime import Runtime, denied, report_of
+from cds_service.logs import UNMATCHED, log_event, method_label
+from cds_service.runtime import Runtime, denied, hosted_service, report_of
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Histogram
 
 # 1 ms (an empty call) to 3 s (the prefetch fallback deadline).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0)
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNKNOWN = "unknown"  # a service id or card uuid we do not host or never issued
 NONE = "none"  # a route that is not about one service
 
@@ -185,9 +184,9 @@ def _build() -> Metrics:
 
 
 def _observe(metrics: Metrics, runtime: Runtime, response: Response) -> None:
-    route = request.url_rule.rule if request.url_rule else "unmatched"
-    method = request.method if request.method in METHODS else "other"
-    service = _service_label(runtime, request.view_args)
+    route = request.url_rule.rule if request.url_rule else UNMATCHED
+    method = method_label(request.method)
+    service = hosted_service(runtime, request.view_args) or NONE
     started = g.get("started")
     if started is not None:
         metrics.latency.labels(method, route, service).observe(time.perf_counter() - started)
@@ -209,13 +208,6 @@ def _observe(metrics: Metrics, runtime: Runtime, response: Response) -> None:
                 metrics.feedback.labels(service, rule, item.outcome).inc()
     if outcome is not None and outcome.ledger_failure is not None:
         metrics.ledger_failures.labels(service, outcome.ledger_failure).inc()
-
-
-def _service_label(runtime: Runtime, view_args: Mapping[str, Any] | None) -> str:
-    service_id = (view_args or {}).get("service_id")
-    if service_id is None:
-        return NONE
-    return service_id if runtime.pipeline.registry.get(service_id) else UNKNOWN
 
 
 def _count_outcome(metrics: Metrics, outcome: Outcome) -> None:

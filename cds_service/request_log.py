@@ -14,11 +14,10 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from cds_service.logs import log_event
-from cds_service.runtime import Runtime, report_of
+from cds_service.logs import UNMATCHED, log_event, method_label
+from cds_service.runtime import Runtime, hosted_service, report_of
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,128}", re.ASCII)
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 HEX = "[0-9a-fA-F]"
 UUID = re.compile(f"{HEX}{{8}}-{HEX}{{4}}-{HEX}{{4}}-{HEX}{{4}}-{HEX}{{12}}")
 
@@ -52,17 +51,16 @@ def _fields(runtime: Runtime, response: Response) -> dict[str, Any]:
     started = g.get("started", time.perf_counter())
     fields: dict[str, Any] = {
         "request_id": g.get("request_id"),
-        "method": request.method if request.method in METHODS else "other",
+        "method": method_label(request.method),
         "route": route,
         "status": response.status_code,
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
     }
-    if request.view_args and "service_id" in request.view_args:
-        # The id in the URL is caller text until it names a hosted service.
-        hosted = runtime.pipeline.registry.get(request.view_args["service_id"])
-        fields["service_id"] = hosted.id if hosted else "unknown"
+    service = hosted_service(runtime, request.view_args)
+    if service is not None:
+        fields["service_id"] = service
     # For gunicorn's access log (gunicorn_log.JsonLogger): the same checked values.
-    request.environ["cds.route"] = route or "unmatched"
+    request.environ["cds.route"] = route or UNMATCHED
     if "service_id" in fields:
         request.environ["cds.service"] = fields["service_id"]
     outcome = report.outcome

@@ -41,6 +41,17 @@ class ServiceResponse(Response):
     report: Report = NOTHING
 
 
+def hosted_service(runtime: Runtime, view_args: Mapping[str, Any] | None) -> str | None:
+    """The URL's service id as logs and metrics may carry it; None if the route names none.
+
+    A hosted id, else "unknown": until it names a hosted service, the id is caller text.
+    """
+    service_id = (view_args or {}).get("service_id")
+    if service_id is None:
+        return None
+    return service_id if runtime.pipeline.registry.get(service_id) else "unknown"
+
+
 def report_of(response: Response) -> Report:
     """The report a view or error handler returned with this response (empty if none)."""
     return response.report if isinstance(response, ServiceResponse) else NOTHING
