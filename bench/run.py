@@ -70,6 +70,9 @@ class Options:
     fail_on_target: bool = False
 
 
+FALLBACK_MIN_SECONDS = 3.0  # a fallback run lasts at least this long, --smoke included
+
+
 def parse_args(argv: list[str] | None) -> Options:
     """Options from the command line; --smoke shortens every duration to seconds."""
     d = Options()
@@ -216,6 +219,7 @@ def _measure_all(
         options.duration,
         options.warmup,
         options.max_requests,
+        FALLBACK_MIN_SECONDS,
     )
     rows = []
     for workload in workloads:
